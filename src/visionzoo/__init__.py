@@ -1,0 +1,53 @@
+"""visionzoo: PyTorch image models with timm-compatible weights.
+
+Importing the package is cheap: torch and the model families load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from .version import __version__
+
+# public name -> module that defines it; resolved lazily on first attribute access
+_LAZY = {
+    "create_model": "visionzoo.factory",
+    "list_models": "visionzoo.registry",
+    "list_pretrained": "visionzoo.registry",
+    "list_modules": "visionzoo.registry",
+    "is_model": "visionzoo.registry",
+    "model_entrypoint": "visionzoo.registry",
+    "get_pretrained_cfg": "visionzoo.registry",
+    "register_model": "visionzoo.registry",
+    "PretrainedCfg": "visionzoo.weights.cfg",
+    "FeatureInfo": "visionzoo.features",
+    "load_checkpoint": "visionzoo.weights.loading",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .factory import create_model  # noqa: F401
+    from .registry import (  # noqa: F401
+        get_pretrained_cfg,
+        is_model,
+        list_models,
+        list_modules,
+        list_pretrained,
+        model_entrypoint,
+        register_model,
+    )
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'visionzoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

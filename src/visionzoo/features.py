@@ -1,0 +1,120 @@
+"""Feature extraction: `FeatureInfo`, index helpers and the `features_only` wrapper shared by all families."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["FeatureInfo", "FeatureModel", "feature_take_indices", "to_output_fmt"]
+
+
+def feature_take_indices(num_features: int, indices: int | Sequence[int] | None = None) -> tuple[list[int], int]:
+    """Normalise `indices` into sorted, non-negative positions among `num_features` feature points.
+
+    An int `n` means "the last n"; a sequence may hold negative positions counted from the end.
+    Returns the positions and the largest one. Out-of-range positions raise an IndexError.
+    """
+    if indices is None:
+        indices = num_features
+    if isinstance(indices, int):
+        if not 0 < indices <= num_features:
+            raise IndexError(f"asked for the last {indices} feature maps, but the model has {num_features}")
+        taken = list(range(num_features - indices, num_features))
+    else:
+        taken = []
+        for i in indices:
+            j = i + num_features if i < 0 else i
+            if not 0 <= j < num_features:
+                raise IndexError(f"feature index {i} out of range for a model with {num_features} feature maps")
+            taken.append(j)
+        if not taken:
+            raise IndexError("out_indices is empty")
+    taken = sorted(set(taken))
+    return taken, taken[-1]
+
+
+def to_output_fmt(x: torch.Tensor, output_fmt: str) -> torch.Tensor:
+    """Convert an NCHW map to `output_fmt` ('NCHW' or 'NHWC')."""
+    if output_fmt == "NCHW":
+        return x
+    if output_fmt == "NHWC":
+        return x.permute(0, 2, 3, 1)
+    raise ValueError(f"output_fmt must be 'NCHW' or 'NHWC', got {output_fmt!r}")
+
+
+class FeatureInfo:
+    """Channels, reduction and module name of each feature map a model can return."""
+
+    def __init__(self, info: list[dict], out_indices: Sequence[int]):
+        self.info = list(info)
+        self.out_indices = tuple(out_indices)
+
+    def _get(self, key: str, idx: int | Sequence[int] | None):
+        if idx is None:
+            return [self.info[i][key] for i in self.out_indices]
+        if isinstance(idx, int):
+            return self.info[self.out_indices[idx]][key]
+        return [self.info[self.out_indices[i]][key] for i in idx]
+
+    def channels(self, idx: int | Sequence[int] | None = None):
+        return self._get("num_chs", idx)
+
+    def reduction(self, idx: int | Sequence[int] | None = None):
+        return self._get("reduction", idx)
+
+    def module_name(self, idx: int | Sequence[int] | None = None):
+        return self._get("module", idx)
+
+    def get_dicts(self) -> list[dict]:
+        return [dict(self.info[i]) for i in self.out_indices]
+
+    def __getitem__(self, i: int) -> dict:
+        return self.info[self.out_indices[i]]
+
+    def __len__(self) -> int:
+        return len(self.out_indices)
+
+    def __repr__(self) -> str:
+        return f"FeatureInfo(channels={self.channels()}, reduction={self.reduction()})"
+
+
+class FeatureModel(nn.Module):
+    """Wraps a classifier so that `forward` returns a list of feature maps (NCHW unless asked otherwise).
+
+    Built on the model's own `forward_intermediates`; layers after the last requested map are pruned.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        out_indices: int | Sequence[int] | None = None,
+        output_fmt: str = "NCHW",
+        norm: bool = False,
+    ):
+        super().__init__()
+        info = list(model.feature_info)
+        if out_indices is None:
+            out_indices = getattr(model, "default_feature_indices", None) or len(info)
+        indices, _ = feature_take_indices(len(info), out_indices)
+        to_output_fmt(torch.empty(0, 0, 0, 0), output_fmt)  # validates output_fmt early
+        model.prune_intermediate_layers(indices, prune_norm=not norm, prune_head=True)
+        self.model = model
+        self.out_indices = tuple(indices)
+        self.output_fmt = output_fmt
+        self.norm = norm
+        self.feature_info = FeatureInfo(info, indices)
+        self.pretrained_cfg = getattr(model, "pretrained_cfg", None)
+
+    @property
+    def default_cfg(self):
+        return self.pretrained_cfg
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.model.set_grad_checkpointing(enable)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return self.model.forward_intermediates(
+            x, indices=list(self.out_indices), norm=self.norm, output_fmt=self.output_fmt, intermediates_only=True
+        )

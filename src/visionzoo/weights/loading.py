@@ -1,0 +1,182 @@
+"""Loading a state dict into a model: family filters, head and stem adaptation, meta-device assignment."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .cfg import PretrainedCfg
+from .errors import CheckpointMismatchError
+from .serialization import read_state_dict
+
+_logger = logging.getLogger(__name__)
+
+StateDict = dict[str, torch.Tensor]
+
+
+def _as_tuple(names: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    if not names:
+        return ()
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
+    """Adapt a first-conv weight [O, I, kh, kw] to `in_chans` input channels.
+
+    One channel: the RGB filters are summed. N channels: the filters are repeated and rescaled so that
+    the expected activation magnitude stays the same.
+    """
+    out_ch, in_ch = weight.shape[:2]
+    if in_chans == in_ch:
+        return weight
+    dtype = weight.dtype
+    w = weight.float()
+    if in_chans == 1:
+        if in_ch > 3:
+            w = w.reshape(out_ch, in_ch // 3, 3, *w.shape[2:]).sum(dim=2)
+        else:
+            w = w.sum(dim=1, keepdim=True)
+    else:
+        repeat = math.ceil(in_chans / in_ch)
+        w = w.repeat(1, repeat, 1, 1)[:, :in_chans]
+        w = w * (in_ch / in_chans)
+    return w.to(dtype)
+
+
+def adapt_state_dict(
+    state_dict: StateDict, model: nn.Module, cfg: PretrainedCfg
+) -> tuple[StateDict, tuple[str, ...]]:
+    """Fit a checkpoint's stem and head to `model`; returns the new dict and the heads dropped.
+
+    The first conv (`cfg.first_conv`) is adapted to the model's input channels; a classifier
+    (`cfg.classifier`) whose size differs from the model's is dropped, to be freshly initialised.
+    """
+    sd = dict(state_dict)
+    own = model.state_dict(keep_vars=True)
+    for name in _as_tuple(cfg.first_conv):
+        key = f"{name}.weight"
+        if key in sd and key in own and sd[key].ndim == 4 and sd[key].shape[1] != own[key].shape[1]:
+            sd[key] = adapt_input_conv(sd[key], own[key].shape[1])
+    dropped = []
+    for name in _as_tuple(cfg.classifier):
+        keys = [f"{name}.{s}" for s in ("weight", "bias") if f"{name}.{s}" in sd]
+        if any(k not in own or tuple(own[k].shape) != tuple(sd[k].shape) for k in keys):
+            for k in keys:
+                del sd[k]
+            dropped.append(name)
+    return sd, tuple(dropped)
+
+
+def _mismatch_summary(model: nn.Module, state_dict: StateDict) -> tuple[list[str], list[str], list[str]]:
+    own = model.state_dict(keep_vars=True)
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in state_dict.items()
+        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    ]
+    return missing, unexpected, shapes
+
+
+def _fmt(items: list[str], n: int = 5) -> str:
+    more = f" (+{len(items) - n} more)" if len(items) > n else ""
+    return ", ".join(items[:n]) + more
+
+
+def load_state_dict_into(
+    model: nn.Module,
+    state_dict: StateDict,
+    *,
+    strict: bool = True,
+    allow_missing: tuple[str, ...] = (),
+    source: str = "checkpoint",
+) -> None:
+    """Load `state_dict` into `model` by assignment (works for models built on the meta device).
+
+    Shape mismatches always raise a CheckpointMismatchError naming the first keys and shapes. Missing or
+    unexpected keys raise when `strict`, except missing keys under the `allow_missing` prefixes (a head
+    that was dropped on purpose); otherwise they are logged by name.
+    """
+    missing, unexpected, shapes = _mismatch_summary(model, state_dict)
+    if shapes:
+        raise CheckpointMismatchError(
+            f"{source} does not fit {type(model).__name__}: {len(shapes)} shape mismatch(es): {_fmt(shapes, 3)}"
+            + (f"; missing keys: {_fmt(missing)}" if missing else "")
+            + (f"; unexpected keys: {_fmt(unexpected)}" if unexpected else "")
+            + ". Is it a checkpoint for another architecture or variant?"
+        )
+    expected_missing = [k for k in missing if any(k.startswith(p + ".") for p in allow_missing)]
+    missing = [k for k in missing if k not in expected_missing]
+    if (missing or unexpected) and strict:
+        raise CheckpointMismatchError(
+            f"{source} does not match {type(model).__name__}: "
+            + "; ".join(
+                s
+                for s in (
+                    f"{len(missing)} missing key(s): {_fmt(missing)}" if missing else "",
+                    f"{len(unexpected)} unexpected key(s): {_fmt(unexpected)}" if unexpected else "",
+                )
+                if s
+            )
+            + ". Pass strict=False to load what fits."
+        )
+    if missing or unexpected:
+        _logger.warning(
+            "%s: loaded with strict=False; missing %s; unexpected %s", source, _fmt(missing), _fmt(unexpected)
+        )
+    sd = {k: v for k, v in state_dict.items() if k not in unexpected}
+    model.load_state_dict(sd, strict=False, assign=True)
+    materialize_meta(model)
+
+
+def materialize_meta(model: nn.Module, device: str | torch.device = "cpu") -> list[str]:
+    """Give every tensor still on the meta device real storage and a fresh init; returns their names.
+
+    This happens to a head that was dropped to change `num_classes`, for instance.
+    """
+    done = []
+    for mod_name, mod in model.named_modules():
+        tensors = list(mod.named_parameters(recurse=False)) + list(mod.named_buffers(recurse=False))
+        meta = [n for n, t in tensors if t is not None and t.is_meta]
+        if not meta:
+            continue
+        mod.to_empty(device=device, recurse=False)
+        if hasattr(mod, "reset_parameters"):
+            mod.reset_parameters()
+        elif hasattr(mod, "init_weights"):
+            mod.init_weights()
+        else:
+            with torch.no_grad():
+                for n, t in tensors:
+                    if n in meta:
+                        t.zero_()
+        done += [f"{mod_name}.{n}" if mod_name else n for n in meta]
+    return done
+
+
+def load_checkpoint(
+    model: nn.Module,
+    checkpoint: str | Path | StateDict,
+    *,
+    cfg: PretrainedCfg | None = None,
+    checkpoint_filter: Callable[[StateDict, nn.Module], StateDict] | None = None,
+    strict: bool = True,
+) -> None:
+    """Load a checkpoint file (or an in-memory state dict) into `model`, adapting it as needed."""
+    source = str(checkpoint) if not isinstance(checkpoint, dict) else "state dict"
+    if isinstance(checkpoint, dict):
+        sd = dict(checkpoint)
+    else:
+        sd = read_state_dict(checkpoint, cfg.state_dict_key if cfg else None)
+    if checkpoint_filter is not None:
+        sd = checkpoint_filter(sd, model)
+    allow_missing: tuple[str, ...] = ()
+    if cfg is not None:
+        sd, allow_missing = adapt_state_dict(sd, model, cfg)
+    load_state_dict_into(model, sd, strict=strict, allow_missing=allow_missing, source=source)
