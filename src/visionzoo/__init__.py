@@ -23,6 +23,18 @@ _LAZY = {
     "PretrainedCfg": "visionzoo.weights.cfg",
     "FeatureInfo": "visionzoo.features",
     "load_checkpoint": "visionzoo.weights.loading",
+    "save_pretrained": "visionzoo.weights.save",
+    "predict": "visionzoo.inference",
+    "resolve_data_config": "visionzoo.data.config",
+    "resolve_model_data_config": "visionzoo.data.config",
+    "create_transform": "visionzoo.data.transforms",
+    "ImageNetInfo": "visionzoo.data.labels",
+    "model_info": "visionzoo.tools.info",
+    "model_summary": "visionzoo.tools.summary",
+    "benchmark_model": "visionzoo.tools.benchmark",
+    "export_model": "visionzoo.tools.export",
+    "train": "visionzoo.train.trainer",
+    "validate": "visionzoo.train.evaluate",
 }
 
 __all__ = ["__version__", *_LAZY]
