@@ -1,0 +1,86 @@
+"""The model contract, checked generically over every registered architecture."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+import torch
+
+import visionzoo
+from visionzoo import registry
+
+
+def small_config(arch: str) -> tuple[dict, tuple[int, int, int]]:
+    """create_model kwargs and an input size that exercise the whole model cheaply."""
+    module = registry.get_arch_module(arch).rsplit(".", 1)[-1]
+    if module in ("vision_transformer", "deit"):
+        patch = int(arch.split("patch")[1].split("_")[0])
+        return dict(img_size=patch * 4), (3, patch * 4, patch * 4)
+    if module == "swin_transformer":
+        if "window12" in arch:
+            return dict(img_size=192, window_size=6), (3, 192, 192)
+        return {}, (3, 224, 224)
+    return {}, (3, 64, 64)
+
+
+ARCHS = visionzoo.list_models()
+
+
+def _logits(out):
+    # distilled models return (cls, dist) logits while training
+    return sum(out) if isinstance(out, (tuple, list)) else out
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_contract(arch):
+    kwargs, size = small_config(arch)
+    cfg = visionzoo.get_pretrained_cfg(arch)
+    model = visionzoo.create_model(arch, **kwargs)
+    x = torch.randn(2, *size)
+
+    # forward + backward: every parameter receives a gradient
+    model.train()
+    out = _logits(model(x))
+    assert out.shape == (2, cfg.num_classes)
+    out.float().pow(2).mean().backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+
+    # the cfg names real layers
+    sd = model.state_dict()
+    for name in (cfg.classifier,) if isinstance(cfg.classifier, str) else cfg.classifier:
+        assert f"{name}.weight" in sd, f"cfg.classifier {name!r} is not a layer of {arch}"
+    for name in (cfg.first_conv,) if isinstance(cfg.first_conv, str) else cfg.first_conv:
+        w = sd.get(f"{name}.weight")
+        assert w is not None and w.ndim == 4 and w.shape[1] == 3, f"cfg.first_conv {name!r} is not the stem"
+    model.zero_grad(set_to_none=True)
+
+    model.eval()
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        pooled = model.forward_head(feats, pre_logits=True)
+        assert pooled.shape == (2, model.num_features)
+        model.reset_classifier(10)
+        assert model(x).shape == (2, 10)
+        assert model.num_classes == 10
+        assert isinstance(model.get_classifier(), torch.nn.Module)
+        model.reset_classifier(0)
+        assert model(x).shape == (2, model.num_features)
+    assert model.pretrained_cfg is model.default_cfg is not None
+    assert isinstance(model.no_weight_decay(), (set, frozenset))
+    gm = model.group_matcher()
+    assert "stem" in gm and "blocks" in gm
+    assert model.feature_info and all({"num_chs", "reduction", "module"} <= set(f) for f in model.feature_info)
+    del model
+    gc.collect()
+
+
+@pytest.mark.parametrize("arch", ["resnet50", "vit_tiny_patch16_224", "convnext_atto", "efficientnet_b0"])
+def test_num_classes_zero_gives_pooled_features(arch):
+    kwargs, size = small_config(arch)
+    model = visionzoo.create_model(arch, num_classes=0, **kwargs).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, *size))
+    expected = {"resnet50": 2048, "vit_tiny_patch16_224": 192, "convnext_atto": 320, "efficientnet_b0": 1280}
+    assert out.shape == (2, expected[arch])
