@@ -169,6 +169,7 @@ def create_model(
             model, checkpoint_path, cfg=cfg, checkpoint_filter=checkpoint_filter, strict=strict
         )
     model.pretrained_cfg = cfg
+    model.model_args = dict(build_args)  # what save_pretrained writes to config.json to rebuild it
     if features_only:
         from .features import FeatureModel
 
