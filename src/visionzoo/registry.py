@@ -124,15 +124,19 @@ def register_variants(
     variants: dict[str, dict],
     model_cls: type,
     checkpoint_filter: Callable | None = None,
+    module: str | None = None,
 ) -> None:
-    """Register one builder per row of a family's variant table: `name -> model_cls(**row, **kwargs)`."""
+    """Register one builder per row of a family's variant table: `name -> model_cls(**row, **kwargs)`.
+
+    `module` is the registering family module when the class lives in another one (default: the class's).
+    """
     for arch, row in variants.items():
 
         def build(_row: dict = row, **kwargs):
             return model_cls(**{**_row, **kwargs})
 
         build.__name__ = build.__qualname__ = arch
-        build.__module__ = model_cls.__module__
+        build.__module__ = module or model_cls.__module__
         build.variant_args = row
         register_model(build, model_cls=model_cls, checkpoint_filter=checkpoint_filter)
 
