@@ -1,0 +1,433 @@
+"""Image datasets (class folders, CSV/TXT lists) and a loader that skips unreadable images.
+
+    train = create_dataset("data/", split="train", transform=create_transform(224, is_training=True))
+    val = create_dataset("data/", split="val", transform=..., class_to_idx=train.class_to_idx)
+    loader = create_loader(train, batch_size=64, is_training=True, num_workers=4)
+    for images, targets in loader: ...     # images [B, C, H, W], targets [B]
+    loader.skipped                         # paths of images that could not be read, so far
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+
+__all__ = [
+    "IMG_EXTENSIONS", "ImageReadError", "UnreadableImageWarning", "load_image", "find_images",
+    "ImageFolderDataset", "FileListDataset", "ImagePathsDataset", "create_dataset", "create_loader",
+    "ImageLoader", "skip_failed_collate",
+]
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+LIST_EXTENSIONS = (".csv", ".txt", ".tsv")
+
+
+class ImageReadError(ValueError):
+    """An image file exists but cannot be decoded; `path` names it."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = str(path)
+        super().__init__(f"cannot read image {self.path}: {reason}")
+
+
+class UnreadableImageWarning(UserWarning):
+    """An image was skipped because it could not be read."""
+
+
+def _is_image(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(IMG_EXTENSIONS)
+
+
+def load_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
+    """Open and fully decode an image file, converted to `mode`.
+
+    Raises FileNotFoundError if it does not exist, ImageReadError if it cannot be decoded.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"image not found: {p}")
+    if p.is_dir():
+        raise IsADirectoryError(f"expected an image file, got a directory: {p}")
+    try:
+        with Image.open(p) as img:
+            return img.convert(mode)  # convert forces the full decode, so truncated files fail here
+    except UnidentifiedImageError:
+        raise ImageReadError(p, "not an image file PIL can identify (corrupt or unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageReadError(p, f"{type(e).__name__}: {e}") from None
+
+
+def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files (by extension) under `root`, sorted; hidden files and folders are ignored."""
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"folder not found: {root}")
+    if not root.is_dir():
+        raise NotADirectoryError(f"not a folder: {root}")
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath, f) for f in filenames if _is_image(f) and not f.startswith(".")]
+        if not recursive:
+            break
+    return sorted(found)
+
+
+class _ImageDataset(torch.utils.data.Dataset):
+    """Shared behaviour: `samples` [(path, class index)], `classes`, `class_to_idx`, `transform`."""
+
+    samples: list[tuple[str, int]]
+    classes: list[str]
+    class_to_idx: dict[str, int]
+
+    def __init__(self, transform: Callable | None = None, target_transform: Callable | None = None) -> None:
+        self.transform = transform
+        self.target_transform = target_transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def targets(self) -> list[int]:
+        return [t for _, t in self.samples]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        path, target = self.samples[index]
+        img = load_image(path)
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    def filename(self, index: int) -> str:
+        return self.samples[index][0]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} images, {len(self.classes)} classes)"
+
+
+class ImageFolderDataset(_ImageDataset):
+    """Images in one sub-folder per class: root/<class>/**/<image>. Classes are sorted folder names.
+
+    Args:
+        root: the folder holding the class folders.
+        transform: applied to each PIL image (e.g. `create_transform(...)`).
+        class_to_idx: a fixed class mapping (e.g. the training set's, for a validation folder);
+            a class folder not in it raises a ValueError.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        class_to_idx: dict[str, int] | None = None,
+    ) -> None:
+        super().__init__(transform, target_transform)
+        self.root = Path(root)
+        if not self.root.exists():
+            raise FileNotFoundError(f"dataset folder not found: {self.root}")
+        if not self.root.is_dir():
+            raise NotADirectoryError(f"dataset path is not a folder: {self.root}")
+        class_dirs = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        per_class = {c: find_images(self.root / c) for c in class_dirs}
+        per_class = {c: files for c, files in per_class.items() if files}
+        if not per_class:
+            loose = find_images(self.root, recursive=False)
+            hint = (f" ({len(loose)} images lie directly in it; put them in one sub-folder per class)"
+                    if loose else "")
+            raise ValueError(
+                f"no images found in class sub-folders of {self.root}{hint}; "
+                f"expected root/<class>/<image> with extensions {', '.join(IMG_EXTENSIONS)}"
+            )
+        if class_to_idx is None:
+            self.classes = sorted(per_class)
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        else:
+            unknown = sorted(set(per_class) - set(class_to_idx))
+            if unknown:
+                raise ValueError(f"class folder(s) {unknown} in {self.root} are not in the given class_to_idx")
+            self.class_to_idx = dict(class_to_idx)
+            self.classes = sorted(class_to_idx, key=class_to_idx.__getitem__)
+        self.samples = [(str(p), self.class_to_idx[c]) for c in sorted(per_class) for p in per_class[c]]
+
+
+def _parse_label(raw: str) -> int | str:
+    raw = raw.strip()
+    return int(raw) if raw.lstrip("-").isdigit() else raw
+
+
+class FileListDataset(_ImageDataset):
+    """Images listed in a CSV or TXT file, one `path,label` (or `path label`) per line.
+
+    Paths are relative to `root` (default: the list file's folder). Labels are class indices or
+    class names; names map to indices by sorted order unless `class_to_idx` is given. A CSV may start
+    with a header row (`path,label` / `filename,class` ...). Blank lines and lines starting with '#'
+    are ignored.
+    """
+
+    def __init__(
+        self,
+        list_file: str | os.PathLike,
+        root: str | os.PathLike | None = None,
+        transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        class_to_idx: dict[str, int] | None = None,
+        check_files: bool = True,
+    ) -> None:
+        super().__init__(transform, target_transform)
+        self.list_file = Path(list_file)
+        if not self.list_file.is_file():
+            raise FileNotFoundError(f"list file not found: {self.list_file}")
+        if not str(self.list_file).lower().endswith(LIST_EXTENSIONS):
+            raise ValueError(f"list file {self.list_file} must end in one of {', '.join(LIST_EXTENSIONS)}")
+        self.root = Path(root) if root is not None else self.list_file.parent
+        rows = self._read_rows()
+        if not rows:
+            raise ValueError(f"list file {self.list_file} lists no images")
+
+        labels = [lab for _, lab, _ in rows]
+        if all(isinstance(v, int) for v in labels):
+            n = max(labels) + 1
+            if min(labels) < 0:
+                raise ValueError(f"negative class index in {self.list_file}")
+            if class_to_idx is not None:
+                self.class_to_idx = dict(class_to_idx)
+                if n > len(self.class_to_idx):
+                    raise ValueError(f"{self.list_file} has class index {n - 1} but only {len(class_to_idx)} classes")
+            else:
+                self.class_to_idx = {str(i): i for i in range(n)}
+            indices = labels
+        elif any(isinstance(v, int) for v in labels):
+            bad = next(line for _, v, line in rows if isinstance(v, int))
+            raise ValueError(f"{self.list_file} mixes class indices and class names (line {bad})")
+        else:
+            self.class_to_idx = dict(class_to_idx) if class_to_idx is not None else {
+                c: i for i, c in enumerate(sorted(set(labels)))
+            }
+            for _, lab, line in rows:
+                if lab not in self.class_to_idx:
+                    raise ValueError(f"label {lab!r} on line {line} of {self.list_file} is not a known class")
+            indices = [self.class_to_idx[v] for v in labels]
+        self.classes = sorted(self.class_to_idx, key=self.class_to_idx.__getitem__)
+        self.samples = [(p, i) for (p, _, _), i in zip(rows, indices)]
+        if check_files:
+            missing = [p for p, _ in self.samples if not os.path.isfile(p)]
+            if missing:
+                raise FileNotFoundError(
+                    f"{len(missing)} image(s) listed in {self.list_file} do not exist, e.g. {missing[:3]}"
+                )
+
+    def _read_rows(self) -> list[tuple[str, int | str, int]]:
+        is_csv = self.list_file.suffix.lower() == ".csv"
+        text = self.list_file.read_text(encoding="utf-8-sig").splitlines()
+        rows: list[tuple[str, int | str, int]] = []
+        for lineno, line in enumerate(text, start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if is_csv:
+                fields = next(csv.reader([line]))
+            elif "\t" in line:
+                fields = line.split("\t")
+            else:
+                fields = line.rsplit(maxsplit=1) if "," not in line else line.rsplit(",", 1)
+            fields = [f.strip() for f in fields]
+            if len(fields) != 2 or not fields[0] or not fields[1]:
+                raise ValueError(f"line {lineno} of {self.list_file} is not 'path,label': {line!r}")
+            path, label = fields
+            if not rows and lineno == _first_line(text) and not _is_image(path) and not label.isdigit():
+                continue  # a header row such as 'path,label'
+            if not _is_image(path):
+                raise ValueError(
+                    f"line {lineno} of {self.list_file}: {path!r} has an unknown image extension "
+                    f"(known: {', '.join(IMG_EXTENSIONS)})"
+                )
+            full = path if os.path.isabs(path) else str(self.root / path)
+            rows.append((full, _parse_label(label), lineno))
+        return rows
+
+
+def _first_line(lines: Sequence[str]) -> int:
+    for i, line in enumerate(lines, start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            return i
+    return 0
+
+
+class ImagePathsDataset(torch.utils.data.Dataset):
+    """Unlabelled images given as a list of paths; items are (image, index into the list)."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike], transform: Callable | None = None) -> None:
+        self.paths = [str(p) for p in paths]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[Any, int]:
+        img = load_image(self.paths[index])
+        return (self.transform(img) if self.transform is not None else img), index
+
+    def filename(self, index: int) -> str:
+        return self.paths[index]
+
+
+def create_dataset(
+    path: str | os.PathLike,
+    split: str | None = None,
+    transform: Callable | None = None,
+    class_to_idx: dict[str, int] | None = None,
+) -> _ImageDataset:
+    """A dataset from a class-folder tree or a CSV/TXT list file.
+
+    With `split` ('train', 'val', ...), `path/<split>` (or `path/<split>.csv|.txt`) is used;
+    'val' and 'validation' find each other.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"dataset not found: {p}")
+    if split:
+        candidates = [split] + {"val": ["validation"], "validation": ["val"]}.get(split, [])
+        for name in candidates:
+            for c in [p / name] + [p / f"{name}{ext}" for ext in LIST_EXTENSIONS]:
+                if c.exists():
+                    return create_dataset(c, transform=transform, class_to_idx=class_to_idx)
+        raise FileNotFoundError(f"no split {split!r} in {p} (looked for a folder or list file named {split})")
+    if p.is_dir():
+        return ImageFolderDataset(p, transform=transform, class_to_idx=class_to_idx)
+    if str(p).lower().endswith(LIST_EXTENSIONS):
+        return FileListDataset(p, transform=transform, class_to_idx=class_to_idx)
+    raise ValueError(f"unknown dataset file type {p.suffix!r} for {p}; give a folder or a {'/'.join(LIST_EXTENSIONS)} list")
+
+
+# --- loading with unreadable images skipped ------------------------------------------------------
+
+class _Failed:
+    """Marker for a sample that could not be loaded."""
+
+    __slots__ = ("path", "reason")
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = path, reason
+
+
+class _SkipUnreadable(torch.utils.data.Dataset):
+    """Wraps a dataset so an unreadable image yields a `_Failed` marker instead of an exception."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> Any:
+        try:
+            return self.dataset[index]
+        except (ImageReadError, FileNotFoundError) as e:
+            path = getattr(e, "path", None) or (
+                self.dataset.filename(index) if hasattr(self.dataset, "filename") else f"item {index}"
+            )
+            return _Failed(str(path), str(e))
+
+
+def skip_failed_collate(batch: list[Any]) -> tuple[Any, list[tuple[str, str]]]:
+    """Collate the samples that loaded; returns (collated batch or None, [(path, reason) of failures])."""
+    good = [b for b in batch if not isinstance(b, _Failed)]
+    failed = [(b.path, b.reason) for b in batch if isinstance(b, _Failed)]
+    return (torch.utils.data.default_collate(good) if good else None), failed
+
+
+class ImageLoader:
+    """A DataLoader whose batches leave out unreadable images; they are warned about and listed in `skipped`."""
+
+    def __init__(self, loader: torch.utils.data.DataLoader, dataset: torch.utils.data.Dataset) -> None:
+        self.loader = loader
+        self.dataset = dataset
+        self.skipped: list[str] = []
+
+    @property
+    def num_skipped(self) -> int:
+        return len(self.skipped)
+
+    @property
+    def sampler(self) -> Any:
+        return self.loader.sampler
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.loader.batch_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle a distributed sampler for this epoch."""
+        if hasattr(self.loader.sampler, "set_epoch"):
+            self.loader.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch, failed in self.loader:
+            for path, reason in failed:
+                self.skipped.append(path)
+                warnings.warn(f"skipped unreadable image: {reason}", UnreadableImageWarning, stacklevel=2)
+            if batch is not None:
+                yield batch
+
+
+def create_loader(
+    dataset: torch.utils.data.Dataset,
+    batch_size: int = 32,
+    is_training: bool = False,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    persistent_workers: bool = False,
+    distributed: bool = False,
+    shuffle: bool | None = None,
+    drop_last: bool | None = None,
+    seed: int = 0,
+    sampler: torch.utils.data.Sampler | None = None,
+) -> ImageLoader:
+    """Batches of (images, targets) from `dataset`, skipping images that cannot be read.
+
+    Args:
+        batch_size: images per batch (a batch shrinks by the number of unreadable images in it).
+        is_training: shuffle and drop the last incomplete batch (unless `shuffle`/`drop_last` say otherwise).
+        num_workers, pin_memory, persistent_workers: as torch's DataLoader.
+        distributed: split the data across processes with a DistributedSampler (call `set_epoch` each epoch).
+        seed: seed of the distributed sampler's shuffling.
+        sampler: a sampler of your own (e.g. the trainer's deterministic sharded sampler); overrides
+            `shuffle` and `distributed`.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+        raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
+    if len(dataset) == 0:  # type: ignore[arg-type]
+        raise ValueError("cannot build a loader over an empty dataset")
+    shuffle = is_training if shuffle is None else shuffle
+    drop_last = is_training if drop_last is None else drop_last
+    if sampler is not None:
+        shuffle = False
+    elif distributed:
+        sampler = torch.utils.data.distributed.DistributedSampler(dataset, shuffle=shuffle, seed=seed)
+        shuffle = False
+    loader = torch.utils.data.DataLoader(
+        _SkipUnreadable(dataset),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and num_workers > 0,
+        drop_last=drop_last,
+        collate_fn=skip_failed_collate,
+    )
+    return ImageLoader(loader, dataset)

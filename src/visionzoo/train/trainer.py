@@ -1,0 +1,467 @@
+"""Fine-tuning loop behind `visionzoo train`: one process, or many under torchrun (DDP).
+
+    from visionzoo.train import TrainConfig, train
+    result = train(TrainConfig(model="resnet18", data="path/to/folder", num_classes=10, epochs=5))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .distributed import DistInfo, ShardedSampler, all_reduce_sum, init_distributed
+from .evaluate import EvalResult, autocast_context, evaluate
+from .mixup import MixupCutmix, soft_cross_entropy
+from .optim import create_optimizer, warmup_cosine
+
+_logger = logging.getLogger(__name__)
+
+LAST, BEST = "last.pth", "best.pth"
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run; saved as `train_config.json` in the run folder."""
+
+    model: str
+    data: str
+    num_classes: int | None = None  # default: the number of class folders
+    pretrained: bool = False
+    init_checkpoint: str | None = None
+    train_split: str = "train"
+    val_split: str | None = "val"
+    img_size: int | None = None
+    epochs: int = 10
+    batch_size: int = 32  # per process
+    opt: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    min_lr_ratio: float = 0.01
+    layer_decay: float | None = None
+    accum_steps: int = 1
+    clip_grad: float | None = None
+    amp: str | None = None  # 'bf16' or 'fp16'
+    ema_decay: float | None = None
+    grad_checkpointing: bool = False
+    freeze_backbone: bool = False  # linear probe: only the classifier trains
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    label_smoothing: float = 0.1
+    drop_rate: float | None = None
+    drop_path_rate: float | None = None
+    hflip: float = 0.5
+    color_jitter: float | None = None
+    auto_augment: str | None = None
+    re_prob: float = 0.0
+    num_workers: int = 2
+    seed: int = 42
+    output: str = "runs"
+    run_name: str | None = None
+    resume: bool = False
+    tensorboard: bool = False
+    progress: bool | None = None  # default: when stderr is a terminal
+    device: str | None = None
+    max_steps_per_epoch: int | None = None  # for smoke tests and quick looks
+
+    def validate(self) -> None:
+        for name in ("epochs", "batch_size", "accum_steps"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 1):
+            raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_top1: float | None
+    best_epoch: int | None
+    history: list[dict] = field(default_factory=list)
+    skipped_images: int = 0
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
+
+    A crash or a full disk leaves the previous file intact and no partial file behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_write_text(text: str, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict:
+    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+
+
+class Trainer:
+    """Builds model, data, optimiser and schedule from a TrainConfig and runs the epochs."""
+
+    def __init__(self, cfg: TrainConfig):
+        cfg.validate()
+        self.cfg = cfg
+        self.dist: DistInfo = init_distributed(cfg.device)
+        self._build_data()
+        self._build_model()
+        self._build_optim()
+        self.run_dir = Path(cfg.output) / (cfg.run_name or f"{cfg.model.replace('/', '_')}")
+        self.start_epoch = 0
+        self.best_top1: float | None = None
+        self.best_epoch: int | None = None
+        self.history: list[dict] = []
+        self._ema_is_best = False
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.resume:
+            self._resume()
+        elif self.dist.is_main and (self.run_dir / LAST).exists():
+            raise FileExistsError(
+                f"{self.run_dir} already holds a run; pass resume=True (--resume) to continue it, "
+                "or choose another run_name/output"
+            )
+
+    # --- set-up -----------------------------------------------------------------------------------
+    def _build_data(self) -> None:
+        from ..data.datasets import create_dataset, create_loader
+        from ..data.transforms import create_transform
+
+        cfg = self.cfg
+        root = Path(cfg.data)
+        if not root.exists():
+            raise FileNotFoundError(f"training data not found: {root}")
+        # The model's data config needs the model; a throwaway meta build gives it cheaply.
+        from ..factory import create_model
+
+        with torch.device("meta"):
+            probe = create_model(cfg.model, num_classes=1)
+        from ..data.config import resolve_model_data_config
+
+        self.data_cfg = resolve_model_data_config(probe)
+        del probe
+        if cfg.img_size:
+            self.data_cfg["input_size"] = (self.data_cfg["input_size"][0], cfg.img_size, cfg.img_size)
+        train_tf = create_transform(
+            **self.data_cfg, is_training=True, hflip=cfg.hflip, color_jitter=cfg.color_jitter,
+            auto_augment=cfg.auto_augment, re_prob=cfg.re_prob,
+        )
+        eval_tf = create_transform(**self.data_cfg, is_training=False)
+        self.train_set = create_dataset(str(root), split=cfg.train_split, transform=train_tf)
+        self.classes = list(self.train_set.classes)
+        if len(self.classes) < 2:
+            raise ValueError(f"training needs at least 2 classes; {root} has {len(self.classes)}: {self.classes}")
+        if cfg.num_classes is not None and cfg.num_classes != len(self.classes):
+            raise ValueError(
+                f"--num-classes {cfg.num_classes} does not match the {len(self.classes)} class folders "
+                f"found in the training data ({', '.join(self.classes[:8])}{'...' if len(self.classes) > 8 else ''})"
+            )
+        self.num_classes = len(self.classes)
+        self.val_set = None
+        if cfg.val_split:
+            try:
+                self.val_set = create_dataset(str(root), split=cfg.val_split, transform=eval_tf)
+            except FileNotFoundError:
+                self.val_set = None
+            if self.val_set is not None and list(self.val_set.classes) != self.classes:
+                raise ValueError(
+                    f"validation classes {list(self.val_set.classes)[:8]} differ from training classes "
+                    f"{self.classes[:8]}"
+                )
+        global_batch = cfg.batch_size * self.dist.world_size
+        if len(self.train_set) < global_batch:
+            raise ValueError(
+                f"{len(self.train_set)} training images is fewer than one batch of {global_batch}; "
+                "lower --batch-size"
+            )
+        self.train_sampler = ShardedSampler(
+            len(self.train_set), self.dist.rank, self.dist.world_size, shuffle=True, seed=cfg.seed,
+            drop_last=True, batch_size=cfg.batch_size,
+        )
+        self.train_loader = create_loader(
+            self.train_set, batch_size=cfg.batch_size, is_training=True, num_workers=cfg.num_workers,
+            sampler=self.train_sampler, drop_last=True,
+        )
+        self.val_loader = None
+        if self.val_set is not None:
+            val_sampler = ShardedSampler(len(self.val_set), self.dist.rank, self.dist.world_size, shuffle=False)
+            self.val_loader = create_loader(
+                self.val_set, batch_size=cfg.batch_size, is_training=False, num_workers=cfg.num_workers,
+                sampler=val_sampler,
+            )
+
+    def _build_model(self) -> None:
+        from ..factory import create_model
+
+        cfg = self.cfg
+        _seed_everything(cfg.seed)
+        kwargs = {}
+        if cfg.drop_rate is not None:
+            kwargs["drop_rate"] = cfg.drop_rate
+        if cfg.drop_path_rate is not None:
+            kwargs["drop_path_rate"] = cfg.drop_path_rate
+        model = create_model(
+            cfg.model, pretrained=cfg.pretrained, num_classes=self.num_classes,
+            checkpoint_path=cfg.init_checkpoint, **kwargs,
+        )
+        model.pretrained_cfg = model.pretrained_cfg.replace(
+            num_classes=self.num_classes, label_set=None, label_names=tuple(self.classes)
+        )
+        if cfg.grad_checkpointing:
+            model.set_grad_checkpointing(True)
+        if cfg.freeze_backbone:
+            head = {id(p) for p in model.get_classifier().parameters()}
+            if not head:
+                raise ValueError(f"{cfg.model} has no classifier parameters to train in linear-probe mode")
+            for p in model.parameters():
+                p.requires_grad_(id(p) in head)
+        model.to(self.dist.device)
+        self.model = model
+        self.ddp_model: nn.Module = model
+        if self.dist.enabled:
+            ids = [self.dist.device.index] if self.dist.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        self.ema = None
+        if cfg.ema_decay:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+
+    def _build_optim(self) -> None:
+        cfg = self.cfg
+        self.optimizer = create_optimizer(
+            self.model, cfg.opt, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.layer_decay
+        )
+        steps_per_epoch = max(1, len(self.train_loader) // cfg.accum_steps)
+        if cfg.max_steps_per_epoch:
+            steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+        self.steps_per_epoch = steps_per_epoch
+        total = steps_per_epoch * cfg.epochs
+        warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+        factor = warmup_cosine(total, warmup, cfg.min_lr_ratio)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        self.mixup = MixupCutmix(
+            self.num_classes, cfg.mixup, cfg.cutmix, label_smoothing=cfg.label_smoothing
+        )
+        use_scaler = cfg.amp == "fp16" and self.dist.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def _state(self, epoch: int) -> dict:
+        return dict(
+            epoch=epoch,
+            model=self.model.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict(),
+            scaler=self.scaler.state_dict(),
+            ema=self.ema.state_dict() if self.ema is not None else None,
+            best_top1=self.best_top1,
+            best_epoch=self.best_epoch,
+            history=self.history,
+            classes=self.classes,
+            arch=self.cfg.model,
+            rng=_rng_state(),
+        )
+
+    def _resume(self) -> None:
+        path = self.run_dir / LAST
+        if not path.exists():
+            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file, rng state included
+        if state.get("classes") != self.classes:
+            raise ValueError(f"{path} was trained on other classes: {state.get('classes')}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
+        self.history = list(state["history"])
+        self.start_epoch = state["epoch"] + 1
+
+    def _save(self, epoch: int, is_best: bool) -> None:
+        if not self.dist.is_main:
+            return
+        from ..weights.save import save_pretrained
+
+        atomic_save(self._state(epoch), self.run_dir / LAST)
+        if is_best:
+            best_model = self.ema.module if self.ema is not None and self._ema_is_best else self.model
+            atomic_save(
+                dict(state_dict=best_model.state_dict(), arch=self.cfg.model, classes=self.classes, epoch=epoch),
+                self.run_dir / BEST,
+            )
+            save_pretrained(best_model, self.run_dir)
+
+    def _write_metrics(self) -> None:
+        if not self.dist.is_main:
+            return
+        _atomic_write_text(json.dumps(self.history, indent=2), self.run_dir / "metrics.json")
+        keys = list(dict.fromkeys(k for row in self.history for k in row))
+        fd, tmp = tempfile.mkstemp(dir=self.run_dir, suffix=".tmp")
+        with os.fdopen(fd, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=keys)
+            w.writeheader()
+            w.writerows(self.history)
+        os.replace(tmp, self.run_dir / "metrics.csv")
+
+    # --- the loop ---------------------------------------------------------------------------------
+    def _progress(self, iterable, total: int, desc: str):
+        show = self.cfg.progress if self.cfg.progress is not None else sys.stderr.isatty()
+        if not (show and self.dist.is_main):
+            return iterable
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, leave=False)
+
+    def train_one_epoch(self, epoch: int) -> dict:
+        cfg, model, device = self.cfg, self.ddp_model, self.dist.device
+        model.train()
+        self.train_sampler.set_epoch(epoch)
+        _seed_everything(cfg.seed + 1000 * epoch + self.dist.rank)
+        sums = torch.zeros(2, dtype=torch.float64)  # loss sum, samples
+        t0 = time.perf_counter()
+        steps = 0
+        self.optimizer.zero_grad(set_to_none=True)
+        for i, (images, targets) in enumerate(
+            self._progress(self.train_loader, len(self.train_loader), f"epoch {epoch}")
+        ):
+            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
+            images, soft = self.mixup(images, targets)
+            last_micro = (i + 1) % cfg.accum_steps == 0
+            sync = contextlib.nullcontext() if (last_micro or not self.dist.enabled) else model.no_sync()
+            with sync:
+                with autocast_context(device, cfg.amp):
+                    out = model(images)
+                    if isinstance(out, (tuple, list)):  # distilled heads while training
+                        out = sum(out) / len(out)
+                    loss = soft_cross_entropy(out.float(), soft)
+                if not math.isfinite(loss.item()):
+                    raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch} step {i}; lower the lr")
+                self.scaler.scale(loss / cfg.accum_steps).backward()
+            sums += torch.tensor([loss.item() * images.shape[0], images.shape[0]], dtype=torch.float64)
+            if not last_micro:
+                continue
+            if cfg.clip_grad:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_grad)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            steps += 1
+            if cfg.max_steps_per_epoch and steps >= cfg.max_steps_per_epoch:
+                break
+        elapsed = time.perf_counter() - t0
+        sums = all_reduce_sum(sums, self.dist)
+        return dict(
+            epoch=epoch,
+            train_loss=sums[0].item() / max(1.0, sums[1].item()),
+            train_img_per_sec=sums[1].item() / max(elapsed, 1e-9),
+            lr=self.optimizer.param_groups[-1]["lr"],
+        )
+
+    def _evaluate(self, model: nn.Module) -> EvalResult:
+        return evaluate(model, self.val_loader, self.classes, self.dist.device, self.cfg.amp, None, self.dist)
+
+    def fit(self) -> TrainResult:
+        cfg = self.cfg
+        if self.dist.is_main:
+            _atomic_write_text(
+                json.dumps(dict(dataclasses.asdict(cfg), classes=self.classes, data_config=self.data_cfg,
+                                world_size=self.dist.world_size), indent=2, default=str),
+                self.run_dir / "train_config.json",
+            )
+        writer = None
+        if cfg.tensorboard and self.dist.is_main:
+            from torch.utils.tensorboard import SummaryWriter  # needs the [tensorboard] extra
+
+            writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+        for epoch in range(self.start_epoch, cfg.epochs):
+            row = self.train_one_epoch(epoch)
+            is_best = False
+            self._ema_is_best = False
+            if self.val_loader is not None:
+                res = self._evaluate(self.model)
+                row.update(val_top1=res.top1, val_top5=res.top5, val_loss=res.loss)
+                score = res.top1
+                if self.ema is not None:
+                    ema_res = self._evaluate(self.ema.module)
+                    row.update(ema_top1=ema_res.top1, ema_loss=ema_res.loss)
+                    if ema_res.top1 > score:
+                        score, self._ema_is_best = ema_res.top1, True
+                if self.best_top1 is None or score > self.best_top1:
+                    self.best_top1, self.best_epoch, is_best = score, epoch, True
+            else:
+                is_best = True  # without validation the latest weights are the ones kept
+            row["skipped_images"] = self.train_loader.num_skipped
+            self.history.append(row)
+            self._save(epoch, is_best)
+            self._write_metrics()
+            if writer is not None:
+                for k, v in row.items():
+                    if k != "epoch" and isinstance(v, (int, float)):
+                        writer.add_scalar(k, v, epoch)
+            if self.dist.is_main:
+                _logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
+        if writer is not None:
+            writer.close()
+        return TrainResult(self.run_dir, self.best_top1, self.best_epoch, self.history,
+                           self.train_loader.num_skipped)
+
+
+def train(cfg: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
+    """Run a training job: `train(TrainConfig(...))` or `train(model=..., data=..., ...)`."""
+    if cfg is None:
+        cfg = TrainConfig(**kwargs)
+    elif kwargs:
+        cfg = dataclasses.replace(cfg, **kwargs)
+    return Trainer(cfg).fit()
