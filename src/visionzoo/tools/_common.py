@@ -1,0 +1,138 @@
+"""Helpers shared by the tools: size parsing, model building at a given size, safe output paths."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+
+def parse_img_size(value: Any) -> tuple[int, int]:
+    """'224', '224x160', '224,160', 224 or (224, 160) -> (height, width); anything else raises a ValueError."""
+    parts: Sequence[Any]
+    if isinstance(value, str):
+        text = value.lower().replace("x", ",").replace(" ", ",")
+        parts = [p for p in text.split(",") if p]
+    elif isinstance(value, int) and not isinstance(value, bool):
+        parts = [value]
+    elif isinstance(value, (tuple, list)):
+        parts = list(value)
+    else:
+        parts = []
+    try:
+        sizes = [int(p) for p in parts]
+    except (TypeError, ValueError):
+        sizes = []
+    if isinstance(value, (tuple, list)) and not all(
+        isinstance(p, int) and not isinstance(p, bool) for p in parts
+    ):
+        sizes = []
+    if len(sizes) not in (1, 2) or any(s <= 0 for s in sizes):
+        raise ValueError(f"image size must be a positive int or HxW (e.g. 224 or 224x160), got {value!r}")
+    return (sizes[0], sizes[-1])
+
+
+def parse_input_size(value: Any) -> tuple[int, int, int]:
+    """(C, H, W) of positive ints, from a sequence of ints or strings; anything else raises a ValueError."""
+    try:
+        parts = list(value)
+        sizes = [int(p) for p in parts]
+        ok = len(sizes) == 3 and all(s > 0 for s in sizes) and all(str(p).strip().isdigit() for p in parts)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"input size must be three positive ints C H W (e.g. 3 224 224), got {value!r}")
+    return (sizes[0], sizes[1], sizes[2])
+
+
+def accepts_kwarg(model_name: str, name: str) -> bool:
+    """True when the model class (or builder) of `model_name` takes keyword `name`."""
+    from .. import registry
+    from ..factory import _accepted_kwargs
+
+    fn = registry.get_model_class(model_name) or registry.model_entrypoint(model_name)
+    accepted = _accepted_kwargs(fn)
+    return accepted is None or name in accepted
+
+
+def default_input_size(model_name: str) -> tuple[int, int, int]:
+    """Input size (C, H, W) of the model's pretrained cfg (default tag when none is given)."""
+    from .. import registry
+
+    return tuple(registry.get_pretrained_cfg(model_name).input_size)  # type: ignore[return-value]
+
+
+def size_kwargs(model_name: str, input_size: tuple[int, int, int] | None) -> dict[str, Any]:
+    """create_model kwargs that make a model take `input_size`: img_size / in_chans where they differ
+    from the default and the model has them (a fixed-size model then fails at forward, with a clear message)."""
+    if input_size is None:
+        return {}
+    c, h, w = input_size
+    dc, dh, dw = default_input_size(model_name)
+    out: dict[str, Any] = {}
+    if (h, w) != (dh, dw) and accepts_kwarg(model_name, "img_size"):
+        out["img_size"] = (h, w)
+    if c != dc:
+        if not accepts_kwarg(model_name, "in_chans"):
+            raise ValueError(
+                f"{model_name} does not take in_chans, so its input must have {dc} channels, not {c}"
+            )
+        out["in_chans"] = c
+    return out
+
+
+def model_input_size(
+    model: nn.Module, fallback: tuple[int, int, int] = (3, 224, 224)
+) -> tuple[int, int, int]:
+    """The input size a built model expects: its img_size when it has one, else its cfg's input_size."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    c, h, w = tuple(cfg.input_size) if cfg is not None else fallback
+    inner = getattr(model, "model", model)  # FeatureModel wraps the classifier
+    pe = getattr(inner, "patch_embed", None)
+    img_size = getattr(pe, "img_size", None)
+    if isinstance(img_size, (tuple, list)) and len(img_size) == 2:
+        h, w = int(img_size[0]), int(img_size[1])
+    return (c, h, w)
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Check that a file can be written at `path` (before doing slow work): raises a clear error if not."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise IsADirectoryError(f"output path {str(p)!r} is a directory; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.exists():
+        raise FileNotFoundError(f"output directory {str(parent)!r} does not exist")
+    if not parent.is_dir():
+        raise NotADirectoryError(f"output path {str(p)!r}: {str(parent)!r} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write to output directory {str(parent)!r}: permission denied")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise PermissionError(f"cannot overwrite {str(p)!r}: permission denied")
+    return p
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; on success it is renamed to `path`, on error removed.
+
+    The temporary name ends with `suffix` (default: that of `path`), for writers that check it."""
+    p = check_output_path(path)
+    suffix = p.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + suffix, dir=p.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates files readable by the owner only
+        os.replace(tmp_path, p)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()

@@ -1,0 +1,244 @@
+"""`export_model`: ONNX or torch.export files, written atomically and verified against the eager model."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ._common import atomic_output, check_output_path, model_input_size, parse_img_size, size_kwargs
+
+__all__ = ["export_model", "ExportError", "ExportVerificationError", "FORMATS"]
+
+FORMATS = {"onnx": ".onnx", "torch-export": ".pt2"}
+
+
+class ExportError(RuntimeError):
+    """The model could not be exported in the asked format; the message says why."""
+
+
+class ExportVerificationError(ExportError):
+    """The exported model's output differs from the eager model's by more than the tolerance."""
+
+
+def _require_onnx() -> None:
+    missing = []
+    for mod in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append(mod)
+    if missing:
+        raise ImportError(
+            f"ONNX export needs {', '.join(missing)}, which is not installed: pip install visionzoo[export]"
+        )
+
+
+def _outputs(out: Any) -> list[torch.Tensor]:
+    """A model output (tensor, or list/tuple of tensors) as a flat list of tensors."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _outputs(o)]
+    raise ExportError(f"cannot compare model outputs of type {type(out).__name__}")
+
+
+def _max_abs_diff(expected: list[torch.Tensor], got: list[Any]) -> float:
+    if len(expected) != len(got):
+        raise ExportVerificationError(
+            f"the exported model returns {len(got)} outputs, the eager model {len(expected)}"
+        )
+    diff = 0.0
+    for e, g in zip(expected, got):
+        g = torch.as_tensor(g)
+        if tuple(e.shape) != tuple(g.shape):
+            raise ExportVerificationError(
+                f"exported output shape {tuple(g.shape)} differs from the eager {tuple(e.shape)}"
+            )
+        diff = max(diff, (e.float() - g.float()).abs().max().item())
+    return diff
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}".strip().rstrip(":")
+
+
+def _build(
+    name: str, pretrained: bool, checkpoint: str | os.PathLike | None, hw: tuple[int, int] | None
+) -> nn.Module:
+    from ..factory import create_model
+    from ..registry import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(name)
+    if checkpoint is not None:
+        ckpt = Path(checkpoint).expanduser()
+        if not ckpt.is_file():
+            raise FileNotFoundError(f"checkpoint file not found: {str(ckpt)!r}")
+    elif pretrained and not cfg.has_weights:
+        raise ValueError(
+            f"{cfg.name} has no pretrained weights; give a checkpoint (--checkpoint PATH) or drop --pretrained"
+        )
+    size = (cfg.input_size[0], *hw) if hw else None
+    return create_model(
+        name,
+        pretrained=pretrained and checkpoint is None,
+        checkpoint_path=checkpoint,
+        **size_kwargs(name, size),
+    )
+
+
+def _export_onnx(
+    model: nn.Module, x: torch.Tensor, path: Path, opset: int | None, dynamic_batch: bool
+) -> None:
+    dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
+        program = torch.onnx.export(
+            model,
+            (x,),
+            dynamo=True,
+            opset_version=opset,
+            dynamic_shapes=dynamic_shapes,
+            input_names=["input"],
+            output_names=["output"],
+            verbose=False,
+        )
+    program.save(path, external_data=False)
+
+
+def _run_onnx(path: Path) -> Any:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {input_name: x.numpy()})
+
+
+def _export_torch(model: nn.Module, x: torch.Tensor, path: Path, dynamic_batch: bool) -> None:
+    dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+    program = torch.export.export(model, (x,), dynamic_shapes=dynamic_shapes, strict=False)
+    torch.export.save(program, path)
+
+
+def _run_torch(path: Path) -> Any:
+    module = torch.export.load(path).module()
+    return lambda x: _outputs(module(x))
+
+
+def export_model(
+    model: str | nn.Module,
+    output: str | os.PathLike | None = None,
+    format: str = "onnx",
+    dynamic_batch: bool = False,
+    opset: int | None = None,
+    pretrained: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    img_size: int | tuple[int, int] | str | None = None,
+    batch_size: int = 1,
+    tolerance: float = 1e-4,
+    verify: bool = True,
+) -> dict[str, Any]:
+    """Export a model to ONNX (`format='onnx'`, .onnx) or torch.export (`'torch-export'`, .pt2), then verify.
+
+    The file is written to a temporary name and renamed only once export and verification succeed,
+    so a failure never leaves a partial file. Verification runs the exported model (onnxruntime on
+    CPU, or the reloaded ExportedProgram) on the same random input as the eager model and compares
+    outputs; with `dynamic_batch` it also checks a second batch size. Raises ExportVerificationError
+    when the maximum absolute difference exceeds `tolerance`, ExportError when the model cannot be
+    exported (the message says why). Returns a dict describing the file and the check.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
+    if opset is not None:
+        if format != "onnx":
+            raise ValueError("opset only applies to --format onnx")
+        if isinstance(opset, bool) or not isinstance(opset, int) or not 7 <= opset <= 30:
+            raise ValueError(f"opset must be an int between 7 and 30, got {opset!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
+        raise ValueError(f"tolerance must be a non-negative number, got {tolerance!r}")
+    hw = parse_img_size(img_size) if img_size is not None else None
+    if format == "onnx":
+        _require_onnx()
+
+    if isinstance(model, str):
+        from ..registry import resolve_model_name
+
+        arch, _ = resolve_model_name(model, warn=False)
+        name = model
+        default_out = arch
+    elif isinstance(model, nn.Module):
+        if pretrained or checkpoint is not None:
+            raise ValueError(
+                "pretrained/checkpoint only apply to a model name; load weights into the module first"
+            )
+        name = default_out = type(model).__name__
+    else:
+        raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
+    path = check_output_path(output if output is not None else default_out + FORMATS[format])
+    if isinstance(model, str):
+        model = _build(model, pretrained, checkpoint, hw)
+    model = model.eval().float().cpu()
+    c, h, w = model_input_size(model)
+    if hw:
+        h, w = hw
+
+    # with a dynamic batch, export at >= 2 (torch.export specialises sizes 0 and 1) and check another size
+    export_batch = max(batch_size, 2) if dynamic_batch else batch_size
+    check_batches = [export_batch, export_batch + 1] if dynamic_batch else [export_batch]
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(b, c, h, w, generator=gen) for b in check_batches]  # [B, C, H, W] each
+    try:
+        with torch.no_grad():
+            expected = [_outputs(model(x)) for x in inputs]
+    except (RuntimeError, ValueError, AssertionError) as e:
+        raise ValueError(f"{name} cannot run on a {c}x{h}x{w} input: {_short(e)}") from e
+
+    result: dict[str, Any] = dict(
+        model=name,
+        format=format,
+        path=str(path),
+        input_size=[c, h, w],
+        batch_size=export_batch,
+        dynamic_batch=dynamic_batch,
+        opset=opset,
+        tolerance=tolerance,
+    )
+    with atomic_output(path, suffix=FORMATS[format]) as tmp:
+        t0 = time.perf_counter()
+        try:
+            if format == "onnx":
+                _export_onnx(model, inputs[0], tmp, opset, dynamic_batch)
+            else:
+                _export_torch(model, inputs[0], tmp, dynamic_batch)
+        except Exception as e:
+            raise ExportError(f"cannot export {name} to {format}: {_short(e)}") from e
+        result["export_s"] = time.perf_counter() - t0
+        if verify:
+            t0 = time.perf_counter()
+            try:
+                run = _run_onnx(tmp) if format == "onnx" else _run_torch(tmp)
+                diffs = [_max_abs_diff(exp, run(x)) for exp, x in zip(expected, inputs)]
+            except ExportVerificationError:
+                raise
+            except Exception as e:
+                raise ExportVerificationError(
+                    f"the exported {format} model of {name} fails to run: {_short(e)}"
+                ) from e
+            result["verify_s"] = time.perf_counter() - t0
+            result["checked_batch_sizes"] = check_batches
+            result["max_abs_diff"] = max(diffs)
+            if max(diffs) > tolerance:
+                raise ExportVerificationError(
+                    f"exported {name} differs from the eager model by {max(diffs):.3g} (max abs), more than the "
+                    f"tolerance {tolerance:g}; nothing was written"
+                )
+        result["file_size"] = tmp.stat().st_size
+    return result
