@@ -1,10 +1,10 @@
 """Image datasets (class folders, CSV/TXT lists) and a loader that skips unreadable images.
 
-    train = create_dataset("data/", split="train", transform=create_transform(224, is_training=True))
-    val = create_dataset("data/", split="val", transform=..., class_to_idx=train.class_to_idx)
-    loader = create_loader(train, batch_size=64, is_training=True, num_workers=4)
-    for images, targets in loader: ...     # images [B, C, H, W], targets [B]
-    loader.skipped                         # paths of images that could not be read, so far
+train = create_dataset("data/", split="train", transform=create_transform(224, is_training=True))
+val = create_dataset("data/", split="val", transform=..., class_to_idx=train.class_to_idx)
+loader = create_loader(train, batch_size=64, is_training=True, num_workers=4)
+for images, targets in loader: ...     # images [B, C, H, W], targets [B]
+loader.skipped                         # paths of images that could not be read, so far
 """
 
 from __future__ import annotations
@@ -20,9 +20,18 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 __all__ = [
-    "IMG_EXTENSIONS", "ImageReadError", "UnreadableImageWarning", "load_image", "find_images",
-    "ImageFolderDataset", "FileListDataset", "ImagePathsDataset", "create_dataset", "create_loader",
-    "ImageLoader", "skip_failed_collate",
+    "IMG_EXTENSIONS",
+    "ImageReadError",
+    "UnreadableImageWarning",
+    "load_image",
+    "find_images",
+    "ImageFolderDataset",
+    "FileListDataset",
+    "ImagePathsDataset",
+    "create_dataset",
+    "create_loader",
+    "ImageLoader",
+    "skip_failed_collate",
 ]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
@@ -59,7 +68,9 @@ def load_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
         with Image.open(p) as img:
             return img.convert(mode)  # convert forces the full decode, so truncated files fail here
     except UnidentifiedImageError:
-        raise ImageReadError(p, "not an image file PIL can identify (corrupt or unsupported format)") from None
+        raise ImageReadError(
+            p, "not an image file PIL can identify (corrupt or unsupported format)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageReadError(p, f"{type(e).__name__}: {e}") from None
 
@@ -142,8 +153,11 @@ class ImageFolderDataset(_ImageDataset):
         per_class = {c: files for c, files in per_class.items() if files}
         if not per_class:
             loose = find_images(self.root, recursive=False)
-            hint = (f" ({len(loose)} images lie directly in it; put them in one sub-folder per class)"
-                    if loose else "")
+            hint = (
+                f" ({len(loose)} images lie directly in it; put them in one sub-folder per class)"
+                if loose
+                else ""
+            )
             raise ValueError(
                 f"no images found in class sub-folders of {self.root}{hint}; "
                 f"expected root/<class>/<image> with extensions {', '.join(IMG_EXTENSIONS)}"
@@ -154,7 +168,9 @@ class ImageFolderDataset(_ImageDataset):
         else:
             unknown = sorted(set(per_class) - set(class_to_idx))
             if unknown:
-                raise ValueError(f"class folder(s) {unknown} in {self.root} are not in the given class_to_idx")
+                raise ValueError(
+                    f"class folder(s) {unknown} in {self.root} are not in the given class_to_idx"
+                )
             self.class_to_idx = dict(class_to_idx)
             self.classes = sorted(class_to_idx, key=class_to_idx.__getitem__)
         self.samples = [(str(p), self.class_to_idx[c]) for c in sorted(per_class) for p in per_class[c]]
@@ -202,7 +218,9 @@ class FileListDataset(_ImageDataset):
             if class_to_idx is not None:
                 self.class_to_idx = dict(class_to_idx)
                 if n > len(self.class_to_idx):
-                    raise ValueError(f"{self.list_file} has class index {n - 1} but only {len(class_to_idx)} classes")
+                    raise ValueError(
+                        f"{self.list_file} has class index {n - 1} but only {len(class_to_idx)} classes"
+                    )
             else:
                 self.class_to_idx = {str(i): i for i in range(n)}
             indices = labels
@@ -210,9 +228,11 @@ class FileListDataset(_ImageDataset):
             bad = next(line for _, v, line in rows if isinstance(v, int))
             raise ValueError(f"{self.list_file} mixes class indices and class names (line {bad})")
         else:
-            self.class_to_idx = dict(class_to_idx) if class_to_idx is not None else {
-                c: i for i, c in enumerate(sorted(set(labels)))
-            }
+            self.class_to_idx = (
+                dict(class_to_idx)
+                if class_to_idx is not None
+                else {c: i for i, c in enumerate(sorted(set(labels)))}
+            )
             for _, lab, line in rows:
                 if lab not in self.class_to_idx:
                     raise ValueError(f"label {lab!r} on line {line} of {self.list_file} is not a known class")
@@ -305,10 +325,13 @@ def create_dataset(
         return ImageFolderDataset(p, transform=transform, class_to_idx=class_to_idx)
     if str(p).lower().endswith(LIST_EXTENSIONS):
         return FileListDataset(p, transform=transform, class_to_idx=class_to_idx)
-    raise ValueError(f"unknown dataset file type {p.suffix!r} for {p}; give a folder or a {'/'.join(LIST_EXTENSIONS)} list")
+    raise ValueError(
+        f"unknown dataset file type {p.suffix!r} for {p}; give a folder or a {'/'.join(LIST_EXTENSIONS)} list"
+    )
 
 
 # --- loading with unreadable images skipped ------------------------------------------------------
+
 
 class _Failed:
     """Marker for a sample that could not be loaded."""
