@@ -24,9 +24,14 @@ _TRUE = {"1", "on", "yes", "true"}
 
 
 def is_offline() -> bool:
-    """True when the user asked for no network access (HF_HUB_OFFLINE, or huggingface_hub's own setting)."""
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
-        return True
+    """True when the user asked for no network access.
+
+    HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) as it is set now wins; without it, huggingface_hub's setting counts.
+    """
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        value = os.environ.get(var)
+        if value is not None and value.strip():
+            return value.strip().lower() in _TRUE
     try:
         from huggingface_hub import constants
     except ImportError:  # pragma: no cover - huggingface_hub is a dependency

@@ -48,6 +48,13 @@ def adapt_input_conv(weight: torch.Tensor, in_chans: int) -> torch.Tensor:
     return w.to(dtype)
 
 
+def _other_class_count(ckpt: torch.Tensor, own: torch.Tensor | None) -> bool:
+    """True when a classifier tensor differs from the model's only in its class count (or the model has none)."""
+    if own is None:
+        return True
+    return ckpt.ndim == own.ndim and ckpt.shape[0] != own.shape[0] and ckpt.shape[1:] == own.shape[1:]
+
+
 def adapt_state_dict(
     state_dict: StateDict, model: nn.Module, cfg: PretrainedCfg
 ) -> tuple[StateDict, tuple[str, ...]]:
@@ -65,7 +72,7 @@ def adapt_state_dict(
     dropped = []
     for name in _as_tuple(cfg.classifier):
         keys = [f"{name}.{s}" for s in ("weight", "bias") if f"{name}.{s}" in sd]
-        if any(k not in own or tuple(own[k].shape) != tuple(sd[k].shape) for k in keys):
+        if any(_other_class_count(sd[k], own.get(k)) for k in keys):
             for k in keys:
                 del sd[k]
             dropped.append(name)
@@ -76,10 +83,10 @@ def _mismatch_summary(model: nn.Module, state_dict: StateDict) -> tuple[list[str
     own = model.state_dict(keep_vars=True)
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
-    shapes = [
-        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
-        for k, v in state_dict.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
+    shapes = [  # in the model's order, so the first one listed is the earliest layer that differs
+        f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(v.shape)
     ]
     return missing, unexpected, shapes
 

@@ -83,16 +83,18 @@ def read_state_dict(path: str | Path, state_dict_key: str | None = None) -> dict
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
     except pickle.UnpicklingError as e:
-        lines = str(e).splitlines()
-        if "Weights only load failed" in str(e):
-            reason = next((ln.strip() for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), "")
+        lines = [ln.strip() for ln in str(e).splitlines()]
+        code = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln), None)
+        if code is not None:  # the pickle names a Python callable: code, refused before anything ran
             raise UnsafeCheckpointError(
-                f"refusing to load {path}: it holds pickled Python objects, not only tensors"
-                + (f" ({reason})" if reason else "")
-                + ". Nothing in it was executed. visionzoo only loads safetensors or torch.load(weights_only=True) "
+                f"refusing to load {path}: it holds pickled Python objects, not only tensors ({code}). "
+                "Nothing in it was executed. visionzoo only loads safetensors or torch.load(weights_only=True) "
                 "checkpoints; if you trust its origin, convert it to safetensors in a separate environment."
             ) from None
-        raise CorruptCheckpointError(f"checkpoint {path} is truncated or corrupt: {_first_line(e)}") from None
+        reason = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "unreadable pickle")
+        raise CorruptCheckpointError(
+            f"checkpoint {path} is truncated, corrupt or not a weights-only checkpoint: {reason}"
+        ) from None
     except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, KeyError, ... on bad bytes
         raise CorruptCheckpointError(f"checkpoint {path} is truncated or corrupt: {_first_line(e)}") from None
     return unwrap_state_dict(obj, state_dict_key)

@@ -1,0 +1,142 @@
+"""Adaptation while loading (head, first conv, foreign checkpoints, strictness) and meta-device creation."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import visionzoo
+from visionzoo.weights.errors import CheckpointMismatchError
+
+from .tiny import ARCH, OTHER_ARCH, save_safetensors, tiny_state_dict
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    sd = tiny_state_dict()
+    return sd, save_safetensors(sd, tmp_path / "tiny.safetensors")
+
+
+def _create(path, **kwargs):
+    return visionzoo.create_model(
+        ARCH, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kwargs
+    )
+
+
+def test_loaded_model_matches_checkpoint(ckpt):
+    sd, path = ckpt
+    model = _create(path)
+    own = model.state_dict()
+    assert list(own) == list(sd) and all(torch.equal(own[k], sd[k]) for k in sd)
+    ref = type(model)()
+    ref.load_state_dict(sd)
+    x = torch.randn(1, 3, 16, 16)
+    torch.testing.assert_close(model.eval()(x), ref.eval()(x))
+
+
+def test_other_num_classes_gets_fresh_head(ckpt):
+    sd, path = ckpt
+    model = _create(path, num_classes=4)
+    assert model.fc.weight.shape == (4, 16)
+    assert not model.fc.weight.is_meta and torch.isfinite(model.fc.weight).all()
+    assert model.fc.weight.std() > 0  # initialised, not left empty or zero
+    assert torch.equal(model.conv2.weight, sd["conv2.weight"])  # the body is the checkpoint's
+    headless = _create(path, num_classes=0)
+    assert headless(torch.randn(2, 3, 8, 8)).shape == (2, 16)
+
+
+def test_one_input_channel_sums_rgb_filters(ckpt):
+    sd, path = ckpt
+    model = _create(path, in_chans=1)
+    w = sd["conv1.weight"]  # [8, 3, 3, 3]
+    torch.testing.assert_close(model.conv1.weight, w.sum(1, keepdim=True))
+    # a grey image through the 1-channel stem equals the same image replicated into RGB in the original
+    grey = torch.randn(1, 1, 8, 8)
+    torch.testing.assert_close(
+        model.conv1(grey), nn.functional.conv2d(grey.expand(-1, 3, -1, -1), w, stride=2, padding=1)
+    )
+
+
+@pytest.mark.parametrize("in_chans", [2, 5, 6])
+def test_n_input_channels_repeat_and_rescale(ckpt, in_chans):
+    sd, path = ckpt
+    model = _create(path, in_chans=in_chans)
+    w = sd["conv1.weight"]
+    got = model.conv1.weight
+    assert got.shape == (8, in_chans, 3, 3)
+    for c in range(in_chans):  # channel c copies RGB channel c % 3, scaled by 3 / in_chans
+        torch.testing.assert_close(got[:, c], w[:, c % 3] * 3 / in_chans)
+
+
+def test_checkpoint_of_another_architecture_names_keys_and_shapes(tmp_path):
+    path = save_safetensors(tiny_state_dict(width=12), tmp_path / "wide.safetensors")
+    with pytest.raises(CheckpointMismatchError) as info:
+        _create(path)
+    msg = str(info.value)
+    assert "conv1.weight: checkpoint (12, 3, 3, 3) vs model (8, 3, 3, 3)" in msg
+    assert "another architecture" in msg
+    # the right architecture takes it
+    wide = visionzoo.create_model(OTHER_ARCH, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)))
+    assert wide.conv1.weight.shape[0] == 12
+
+
+def test_missing_and_unexpected_keys_strict_by_default(ckpt, tmp_path):
+    sd, _ = ckpt
+    broken = {k: v for k, v in sd.items() if k != "bn1.running_mean"}
+    broken["extra.weight"] = torch.zeros(3)
+    path = save_safetensors(broken, tmp_path / "broken.safetensors")
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"1 missing key\(s\): bn1\.running_mean; 1 unexpected key\(s\): extra\.weight",
+    ):
+        _create(path)
+    model = _create(path, strict=False)  # loads what fits
+    assert torch.equal(model.conv1.weight, sd["conv1.weight"])
+    assert not model.bn1.running_mean.is_meta
+
+
+_INITS = (
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "trunc_normal_",
+    "normal_",
+    "uniform_",
+    "xavier_uniform_",
+    "zeros_",
+    "ones_",
+)
+
+
+@pytest.fixture
+def init_calls(monkeypatch):
+    """Record (function, tensor shape, tensor on meta?) for every torch.nn.init call."""
+    calls: list[tuple[str, tuple, bool]] = []
+    for name in _INITS:
+        real = getattr(nn.init, name)
+
+        def spy(tensor, *args, _real=real, _name=name, **kwargs):
+            calls.append((_name, tuple(tensor.shape), tensor.is_meta))
+            return _real(tensor, *args, **kwargs)
+
+        monkeypatch.setattr(nn.init, name, spy)
+    return calls
+
+
+def test_pretrained_creation_does_no_random_init(ckpt, init_calls):
+    _, path = ckpt
+    visionzoo.create_model(ARCH)  # without weights: real init happens (the spy sees it)
+    assert any(not meta for _, _, meta in init_calls)
+    init_calls.clear()
+    rng = torch.get_rng_state()
+    model = _create(path)
+    assert [c for c in init_calls if not c[2]] == []  # any init ran on meta tensors only: free
+    assert torch.equal(rng, torch.get_rng_state())  # no random numbers were drawn at all
+    assert not any(t.is_meta for t in model.state_dict().values())
+
+
+def test_fresh_head_is_the_only_real_init(ckpt, init_calls):
+    _, path = ckpt
+    _create(path, num_classes=4)
+    real = {shape for _, shape, meta in init_calls if not meta}
+    assert real and real <= {(4, 16), (4,)}
