@@ -93,7 +93,6 @@ def create_model(
         strict: refuse checkpoints with missing or unexpected keys.
         **kwargs: architecture-specific arguments; an unknown one raises a TypeError.
     """
-    import torch
 
     from .weights import loading, sources
 
@@ -157,7 +156,7 @@ def create_model(
     if load_weights:
         weights_file = sources.resolve_checkpoint_file(cfg, cache_dir=cache_dir)
     on_meta = weights_file is not None or checkpoint_path is not None
-    with torch.device("meta") if on_meta else contextlib.nullcontext():
+    with loading.meta_init() if on_meta else contextlib.nullcontext():
         model = builder(**build_args)
     checkpoint_filter = registry.get_checkpoint_filter(arch)
     if weights_file is not None:
