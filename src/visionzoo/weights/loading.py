@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .cfg import PretrainedCfg
 from .errors import CheckpointMismatchError
@@ -17,6 +19,32 @@ from .serialization import read_state_dict
 _logger = logging.getLogger(__name__)
 
 StateDict = dict[str, torch.Tensor]
+
+
+# In-place random fills; on a meta tensor they have nothing to fill, yet torch routes them through its
+# Python reference kernels, whose first use imports torch._dynamo (seconds). Skipping them is free.
+_RANDOM_FILLS = frozenset(
+    (
+        torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.random_, torch.Tensor.exponential_,
+        torch.Tensor.bernoulli_, torch.Tensor.cauchy_, torch.Tensor.log_normal_, torch.Tensor.geometric_,
+    )
+)
+
+
+class _SkipRandomFillOnMeta(TorchFunctionMode):
+    """Turns random in-place initialisers on meta tensors into no-ops; everything else runs unchanged."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RANDOM_FILLS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def meta_init() -> Iterator[None]:
+    """Build modules on the meta device (no memory, no random init) for weights that are assigned afterwards."""
+    with torch.device("meta"), _SkipRandomFillOnMeta():
+        yield
 
 
 def _as_tuple(names: str | tuple[str, ...] | None) -> tuple[str, ...]:
