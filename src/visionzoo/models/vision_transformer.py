@@ -1,0 +1,442 @@
+"""Vision Transformer (ViT): "An Image is Worth 16x16 Words" (Dosovitskiy et al., 2020).
+
+Parameter names follow timm's, so timm's ViT checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from functools import partial
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..features import feature_take_indices, to_output_fmt
+from ..layers.attention import Attention
+from ..layers.drop import DropPath
+from ..layers.mlp import Mlp
+from ..layers.patch_embed import PatchEmbed
+from ..layers.pos_embed import resample_abs_pos_embed
+from ..registry import register_variants
+from .base import ImageModel
+
+__all__ = ["VisionTransformer", "Block", "checkpoint_filter", "VARIANTS"]
+
+POOL_TYPES = ("", "token", "avg", "max", "avgmax")
+OUTPUT_FMTS = ("NCHW", "NHWC", "NLC")
+
+LayerNorm = partial(nn.LayerNorm, eps=1e-6)
+
+
+class LayerScale(nn.Module):
+    """Learned per-channel scaling of a residual branch."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5):
+        super().__init__()
+        self.init_values = init_values
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.gamma, self.init_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)), each optionally layer-scaled."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_norm: bool = False,
+        init_values: float | None = None,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+    ):
+        super().__init__()
+        self.norm1 = LayerNorm(dim)
+        self.attn = Attention(
+            dim,
+            num_heads,
+            qkv_bias=qkv_bias,
+            qk_norm=qk_norm,
+            attn_drop=attn_drop,
+            proj_drop=proj_drop,
+            norm_layer=LayerNorm,
+        )
+        self.ls1 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.norm2 = LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
+        self.ls2 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+class VisionTransformer(ImageModel):
+    """Vision Transformer: patch tokens plus prefix tokens (class, registers) through a stack of `Block`s.
+
+    Args:
+        img_size: input size the position embedding is laid out for (int or (h, w)).
+        patch_size: side of the square patches.
+        in_chans: input channels.
+        num_classes: classifier size; 0 gives pooled features.
+        global_pool: 'token' (class token), 'avg', 'max', 'avgmax' (patch tokens) or '' (no pooling).
+        embed_dim, depth, num_heads, mlp_ratio: transformer width, blocks, heads, MLP expansion.
+        qkv_bias, qk_norm: bias of the qkv projection, LayerNorm on queries and keys.
+        init_values: LayerScale init (None: no LayerScale).
+        class_token: prepend a class token.
+        reg_tokens: number of register tokens after the class token.
+        no_embed_class: position embedding covers patch tokens only (prefix tokens get none).
+        pre_norm: LayerNorm after the embedding, before the blocks.
+        final_norm: LayerNorm at the end (as `norm`, or as `fc_norm` after pooling).
+        fc_norm: norm after pooling instead of before; None means "when pooling patch tokens".
+        dynamic_img_size: accept any input whose sides are multiples of the patch size, resampling the
+            position embedding on the fly.
+        dynamic_img_pad: pad inputs to a multiple of the patch size.
+        drop_rate, pos_drop_rate, proj_drop_rate, attn_drop_rate, drop_path_rate: dropout rates
+            (classifier, after position embedding, projections, attention weights, stochastic depth).
+    """
+
+    num_distill_tokens = 0  # a distilled subclass adds one token and one head
+
+    def __init__(
+        self,
+        img_size: int | tuple[int, int] = 224,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "token",
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_norm: bool = False,
+        init_values: float | None = None,
+        class_token: bool = True,
+        reg_tokens: int = 0,
+        no_embed_class: bool = False,
+        pre_norm: bool = False,
+        final_norm: bool = True,
+        fc_norm: bool | None = None,
+        dynamic_img_size: bool = False,
+        dynamic_img_pad: bool = False,
+        drop_rate: float = 0.0,
+        pos_drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ):
+        super().__init__()
+        self._check_pool(global_pool, class_token)
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        if reg_tokens < 0:
+            raise ValueError(f"reg_tokens must be >= 0, got {reg_tokens}")
+        self.num_classes = num_classes
+        self.global_pool = global_pool
+        self.num_features = self.head_hidden_size = self.embed_dim = embed_dim
+        self.has_class_token = class_token
+        self.num_reg_tokens = reg_tokens
+        self.num_prefix_tokens = int(class_token) + self.num_distill_tokens + reg_tokens
+        self.no_embed_class = no_embed_class
+        self.dynamic_img_size = dynamic_img_size
+        self.grad_checkpointing = False
+
+        self.patch_embed = PatchEmbed(
+            img_size,
+            patch_size,
+            in_chans,
+            embed_dim,
+            bias=not pre_norm,
+            dynamic_img_size=dynamic_img_size,
+            dynamic_img_pad=dynamic_img_pad,
+        )
+        num_patches = self.patch_embed.num_patches
+        self._make_prefix_tokens(class_token, reg_tokens)
+        pos_len = num_patches if no_embed_class else num_patches + self.num_prefix_tokens
+        self.pos_embed = nn.Parameter(torch.zeros(1, pos_len, embed_dim))  # [1, prefix + h*w, C]
+        self.pos_drop = nn.Dropout(pos_drop_rate)
+        self.norm_pre = LayerNorm(embed_dim) if pre_norm else nn.Identity()
+
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
+        self.blocks = nn.Sequential(
+            *(
+                Block(
+                    embed_dim,
+                    num_heads,
+                    mlp_ratio,
+                    qkv_bias,
+                    qk_norm,
+                    init_values,
+                    proj_drop_rate,
+                    attn_drop_rate,
+                    rates[i],
+                )
+                for i in range(depth)
+            )
+        )
+        reduction = self.patch_embed.patch_size[0]
+        self.feature_info = [
+            dict(num_chs=embed_dim, reduction=reduction, module=f"blocks.{i}") for i in range(depth)
+        ]
+        self.default_feature_indices = 3  # the last 3 blocks, as timm's features_only
+
+        use_fc_norm = global_pool in ("avg", "max", "avgmax") if fc_norm is None else fc_norm
+        self.norm = LayerNorm(embed_dim) if final_norm and not use_fc_norm else nn.Identity()
+        self.fc_norm = LayerNorm(embed_dim) if final_norm and use_fc_norm else nn.Identity()
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head = self._make_head(num_classes)
+        self._init_weights()
+
+    # ----------------------------------------------------------------- setup
+    def _check_pool(self, global_pool: str, class_token: bool | None = None) -> None:
+        if global_pool not in POOL_TYPES:
+            raise ValueError(f"global_pool must be one of {POOL_TYPES}, got {global_pool!r}")
+        has_cls = self.has_class_token if class_token is None else class_token
+        if global_pool == "token" and not has_cls:
+            raise ValueError(
+                "global_pool='token' needs the class token; use class_token=True or another pool"
+            )
+
+    def _make_prefix_tokens(self, class_token: bool, reg_tokens: int) -> None:
+        """Create the learned prefix tokens (`cls_token` [1, 1, C], `reg_token` [1, n, C])."""
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, self.embed_dim)) if class_token else None
+        self.reg_token = nn.Parameter(torch.zeros(1, reg_tokens, self.embed_dim)) if reg_tokens else None
+
+    def _make_head(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def _init_weights(self) -> None:
+        """timm-style init: truncated normal (std 0.02) for linears and the position embedding."""
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        for token in (self.cls_token, self.reg_token):
+            if token is not None:
+                nn.init.normal_(token, std=1e-6)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    # ----------------------------------------------------------------- contract
+    def no_weight_decay(self) -> set[str]:
+        return {"pos_embed", "cls_token", "reg_token", "dist_token"}
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        return dict(
+            stem=r"^cls_token|reg_token|dist_token|pos_embed|patch_embed|norm_pre",
+            blocks=[(r"^blocks\.(\d+)", None), (r"^norm", (99999,))],
+        )
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        if global_pool is not None:
+            self._check_pool(global_pool)
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head = self._make_head(num_classes)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+
+    # ----------------------------------------------------------------- forward
+    def _prefix_tokens(self, batch: int) -> list[torch.Tensor]:
+        """Tokens placed before the patch tokens, each [B, n, C]."""
+        tokens = [self.cls_token] if self.cls_token is not None else []
+        if self.reg_token is not None:
+            tokens.append(self.reg_token)
+        return [t.expand(batch, -1, -1) for t in tokens]
+
+    def _pos_embed(self, x: torch.Tensor) -> torch.Tensor:  # [B, h, w, C] -> [B, prefix + h*w, C]
+        b, h, w, c = x.shape
+        pos_embed = self.pos_embed
+        if (h, w) != self.patch_embed.grid_size:
+            pos_embed = resample_abs_pos_embed(
+                pos_embed,
+                (h, w),
+                self.patch_embed.grid_size,
+                num_prefix_tokens=0 if self.no_embed_class else self.num_prefix_tokens,
+            )
+        x = x.reshape(b, h * w, c)
+        prefix = self._prefix_tokens(b)
+        if self.no_embed_class:
+            x = torch.cat([*prefix, x + pos_embed], dim=1)
+        else:
+            x = torch.cat([*prefix, x], dim=1) + pos_embed
+        return self.pos_drop(x)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, N, D]
+        return self.norm_pre(self._pos_embed(self.patch_embed(x)))
+
+    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(block, x, use_reentrant=False)
+        return block(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, N, D]
+        x = self._embed(x)
+        for block in self.blocks:
+            x = self._run_block(block, x)
+        return self.norm(x)
+
+    def pool(self, x: torch.Tensor, pool_type: str | None = None) -> torch.Tensor:  # [B, N, D] -> [B, D]
+        pool_type = self.global_pool if pool_type is None else pool_type
+        if not pool_type:
+            return x
+        if pool_type == "token":
+            return x[:, 0]
+        patches = x[:, self.num_prefix_tokens :]
+        if pool_type == "avg":
+            return patches.mean(dim=1)
+        if pool_type == "max":
+            return patches.amax(dim=1)
+        return 0.5 * (patches.amax(dim=1) + patches.mean(dim=1))  # avgmax
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.head_drop(self.fc_norm(self.pool(x)))
+        return x if pre_logits else self.head(x)
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+        return_prefix_tokens: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Patch-token maps after the blocks in `indices`: [B, D, h, w] (NCHW), [B, h, w, D] (NHWC) or
+        [B, h*w, D] (NLC). With `return_prefix_tokens`, each entry is (map, prefix tokens [B, n, D])."""
+        if output_fmt not in OUTPUT_FMTS:
+            raise ValueError(f"output_fmt must be one of {OUTPUT_FMTS}, got {output_fmt!r}")
+        take, last = feature_take_indices(len(self.blocks), indices)
+        b, _, height, width = x.shape
+        h, w = self.patch_embed.feat_size((height, width))
+        x = self._embed(x)
+        blocks = self.blocks[: last + 1] if stop_early else self.blocks
+        maps, prefixes = [], []
+        for i, block in enumerate(blocks):
+            x = self._run_block(block, x)
+            if i in take:
+                y = self.norm(x) if norm else x
+                prefixes.append(y[:, : self.num_prefix_tokens])
+                y = y[:, self.num_prefix_tokens :]  # [B, h*w, D]
+                if output_fmt != "NLC":
+                    y = to_output_fmt(y.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous(), output_fmt)
+                maps.append(y)
+        out = list(zip(maps, prefixes)) if return_prefix_tokens else maps
+        if intermediates_only:
+            return out
+        return self.norm(x), out
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        take, last = feature_take_indices(len(self.blocks), indices)
+        self.blocks = self.blocks[: last + 1]
+        if prune_norm:
+            self.norm = nn.Identity()
+        if prune_head:
+            self.fc_norm = nn.Identity()
+            self.reset_classifier(0, "")
+        return take
+
+
+# ------------------------------------------------------------------------ checkpoints
+def _grid_of(num_tokens: int) -> tuple[int, int]:
+    side = math.isqrt(num_tokens)
+    if side * side != num_tokens:
+        raise ValueError(
+            f"cannot infer the patch grid of a position embedding with {num_tokens} patch tokens"
+        )
+    return side, side
+
+
+def _strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Drop a wrapper prefix (e.g. 'module.' from DistributedDataParallel) when every key has it."""
+    if state_dict and all(k.startswith(prefix) for k in state_dict):
+        return {k[len(prefix) :]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def _fit_patch_embed(weight: torch.Tensor, model: VisionTransformer) -> torch.Tensor:
+    """Old checkpoints stored the patch projection as a linear [D, C*p*p]; make it a conv [D, C, p, p]."""
+    if weight.ndim == 2:
+        ph, pw = model.patch_embed.patch_size
+        weight = weight.reshape(weight.shape[0], -1, ph, pw)
+    return weight
+
+
+def _fit_pos_embed(pos_embed: torch.Tensor, model: VisionTransformer) -> torch.Tensor:
+    """Resample a position embedding trained at another input size to the model's patch grid."""
+    prefix = 0 if model.no_embed_class else model.num_prefix_tokens
+    if pos_embed.shape[1] == model.pos_embed.shape[1]:
+        return pos_embed
+    old_grid = _grid_of(pos_embed.shape[1] - prefix)
+    return resample_abs_pos_embed(pos_embed, model.patch_embed.grid_size, old_grid, num_prefix_tokens=prefix)
+
+
+def checkpoint_filter(
+    state_dict: dict[str, torch.Tensor], model: VisionTransformer
+) -> dict[str, torch.Tensor]:
+    """Fit a ViT/DeiT checkpoint to `model`: unwrap 'module.', drop the old `pre_logits` layer, reshape a
+    linear patch projection, rename DeiT-III `gamma_1/2` to `ls1/2.gamma` and resample `pos_embed`."""
+    state_dict = _strip_prefix(state_dict, "module.")
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if key.startswith("pre_logits."):
+            continue  # representation layer of early in21k checkpoints, unused by the classifier
+        if key == "patch_embed.proj.weight":
+            value = _fit_patch_embed(value, model)
+        elif key == "pos_embed":
+            value = _fit_pos_embed(value, model)
+        key = re.sub(r"\.gamma_([12])$", r".ls\1.gamma", key)
+        out[key] = value
+    return out
+
+
+# ------------------------------------------------------------------------ variants
+# size name -> (embed_dim, depth, num_heads)
+SIZES: dict[str, tuple[int, int, int]] = {
+    "tiny": (192, 12, 3),
+    "small": (384, 12, 6),
+    "base": (768, 12, 12),
+    "large": (1024, 24, 16),
+    "huge": (1280, 32, 16),
+}
+
+# (size, patch size, image size) of each registered architecture
+_ARCHS: tuple[tuple[str, int, int], ...] = (
+    ("tiny", 16, 224), ("tiny", 16, 384),
+    ("small", 32, 224), ("small", 32, 384), ("small", 16, 224), ("small", 16, 384),
+    ("base", 32, 224), ("base", 32, 384), ("base", 16, 224), ("base", 16, 384), ("base", 8, 224),
+    ("large", 32, 384), ("large", 16, 224), ("large", 16, 384),
+    ("huge", 14, 224),
+)  # fmt: skip
+
+
+def variant_row(size: str, patch: int, img: int) -> dict:
+    """Constructor arguments of one table row."""
+    dim, depth, heads = SIZES[size]
+    return dict(img_size=img, patch_size=patch, embed_dim=dim, depth=depth, num_heads=heads)
+
+
+VARIANTS: dict[str, dict] = {f"vit_{s}_patch{p}_{i}": variant_row(s, p, i) for s, p, i in _ARCHS}
+
+register_variants(VARIANTS, VisionTransformer, checkpoint_filter=checkpoint_filter)
