@@ -1,0 +1,423 @@
+"""Shared builder of the EfficientNet / MobileNet family of mobile CNNs.
+
+One block vocabulary covers every member:
+
+- 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1),
+- 'ir': inverted residual (1x1 expand -> depthwise kxk -> optional SE -> 1x1 project),
+- 'er': edge / fused residual (kxk expand -> optional SE -> 1x1 project),
+- 'cn': plain conv + BN + activation.
+
+An architecture is a table of stages, each a tuple of `BlockDef`s, scaled by width and depth multipliers.
+Module names follow timm (`conv_stem`, `bn1`, `blocks.i.j.conv_pw`, ...), so timm checkpoints load as is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from ..features import feature_take_indices, to_output_fmt
+from ..layers.activations import create_act
+from ..layers.conv2d_same import create_conv2d
+from ..layers.drop import DropPath
+from .base import ImageModel
+
+__all__ = [
+    "BlockDef",
+    "make_divisible",
+    "scale_stage_depth",
+    "BatchNormAct2d",
+    "SqueezeExcite",
+    "DepthwiseSeparableConv",
+    "InvertedResidual",
+    "EdgeResidual",
+    "ConvBnAct",
+    "build_stages",
+    "EfficientBackbone",
+    "SE_STYLES",
+]
+
+SE_STYLES = ("efficientnet", "mobilenetv3")
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """`repeats` identical blocks of one kind; only the first has the stride.
+
+    `act` overrides the model's activation; `skip` None means "residual where the shapes allow" for
+    'ds'/'ir'/'er' and "no residual" for 'cn'; False disables it, True enables it for 'cn'.
+    """
+
+    kind: str
+    repeats: int
+    kernel: int
+    stride: int
+    out_chs: int
+    exp_ratio: float = 1.0
+    se_ratio: float = 0.0
+    act: str | None = None
+    skip: bool | None = None
+
+
+def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
+    """Round `value` to a multiple of `divisor` (at least `divisor`), never going below `round_limit * value`."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < round_limit * value:
+        rounded += divisor
+    return rounded
+
+
+def scale_stage_depth(repeats: Sequence[int], multiplier: float) -> list[int]:
+    """Scale a stage's repeat counts so their sum is ceil(sum * multiplier), sharing it out from the last."""
+    remaining = sum(repeats)
+    target = math.ceil(remaining * multiplier)
+    scaled: list[int] = []
+    for r in reversed(repeats):
+        n = max(1, round(r / remaining * target))
+        scaled.append(n)
+        remaining -= r
+        target -= n
+    return scaled[::-1]
+
+
+class BatchNormAct2d(nn.BatchNorm2d):
+    """BatchNorm followed by an activation; its state dict is that of a plain BatchNorm2d."""
+
+    def __init__(self, num_features: int, eps: float = 1e-5, act: str | None = None):
+        super().__init__(num_features, eps=eps)
+        self.act = create_act(act, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        return self.act(super().forward(x))
+
+
+class SqueezeExcite(nn.Module):
+    """Channel gating from globally pooled features: x * gate(expand(act(reduce(mean(x)))))."""
+
+    def __init__(self, chs: int, rd_chs: int, act: str = "relu", gate: str = "sigmoid"):
+        super().__init__()
+        self.conv_reduce = nn.Conv2d(chs, rd_chs, 1, bias=True)
+        self.act1 = create_act(act, inplace=True)
+        self.conv_expand = nn.Conv2d(rd_chs, chs, 1, bias=True)
+        self.gate = create_act(gate)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
+        s = self.conv_expand(self.act1(self.conv_reduce(s)))
+        return x * self.gate(s)
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """Settings shared by every block of a model."""
+
+    act: str
+    padding: str
+    bn_eps: float
+    se_style: str
+
+
+def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str) -> nn.Module:
+    """SE sized from the block input (EfficientNet) or from the expanded width (MobileNetV3)."""
+    if not se_ratio:
+        return nn.Identity()
+    if ctx.se_style == "mobilenetv3":
+        return SqueezeExcite(chs, make_divisible(chs * se_ratio), act="relu", gate="hard_sigmoid")
+    return SqueezeExcite(chs, round(chs * (se_ratio / exp_ratio)), act=act, gate="sigmoid")
+
+
+class _Residual(nn.Module):
+    """Adds the input back (through stochastic depth) when `has_skip`."""
+
+    has_skip: bool
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self._branch(x)
+        if self.has_skip:
+            out = self.drop_path(out) + x
+        return out
+
+
+class DepthwiseSeparableConv(_Residual):
+    """Depthwise kxk (stride) -> BN/act -> SE -> pointwise 1x1 -> BN."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        act = d.act or ctx.act
+        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        self.conv_dw = create_conv2d(in_chs, in_chs, d.kernel, stride, groups=in_chs, padding=ctx.padding)
+        self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
+        self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
+        self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
+        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        x = self.se(self.bn1(self.conv_dw(x)))
+        return self.bn2(self.conv_pw(x))
+
+
+class InvertedResidual(_Residual):
+    """1x1 expand -> BN/act -> depthwise kxk (stride) -> BN/act -> SE -> 1x1 project -> BN."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        act = d.act or ctx.act
+        mid = make_divisible(in_chs * d.exp_ratio)
+        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        self.conv_pw = create_conv2d(in_chs, mid, 1, padding=ctx.padding)
+        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.conv_dw = create_conv2d(mid, mid, d.kernel, stride, groups=mid, padding=ctx.padding)
+        self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
+        self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
+        self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        x = self.bn1(self.conv_pw(x))  # (B, mid, H, W)
+        x = self.se(self.bn2(self.conv_dw(x)))  # (B, mid, H/s, W/s)
+        return self.bn3(self.conv_pwl(x))
+
+
+class EdgeResidual(_Residual):
+    """Fused-MBConv: kxk expand (stride) -> BN/act -> SE -> 1x1 project -> BN."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        act = d.act or ctx.act
+        mid = make_divisible(in_chs * d.exp_ratio)
+        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, stride, padding=ctx.padding)
+        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
+        self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
+        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        x = self.se(self.bn1(self.conv_exp(x)))  # (B, mid, H/s, W/s)
+        return self.bn2(self.conv_pwl(x))
+
+
+class ConvBnAct(_Residual):
+    """kxk conv (stride) -> BN/act, with a residual only when asked (`skip=True`) and shapes allow."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
+        self.conv = create_conv2d(in_chs, out_chs, d.kernel, stride, padding=ctx.padding)
+        self.bn1 = BatchNormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        return self.bn1(self.conv(x))
+
+
+BLOCK_TYPES: dict[str, type[_Residual]] = {
+    "ds": DepthwiseSeparableConv,
+    "ir": InvertedResidual,
+    "er": EdgeResidual,
+    "cn": ConvBnAct,
+}
+
+
+def build_stages(
+    stages: Sequence[Sequence[BlockDef]],
+    in_chs: int,
+    *,
+    width_multiplier: float = 1.0,
+    depth_multiplier: float = 1.0,
+    fix_first_last: bool = False,
+    act: str = "relu",
+    padding: str = "",
+    bn_eps: float = 1e-5,
+    se_style: str = "efficientnet",
+    drop_path_rate: float = 0.0,
+) -> tuple[nn.Sequential, list[int], list[int], int]:
+    """Instantiate a stage table.
+
+    Returns (blocks, out_chs of each stage, stride of each stage, final channels). With `fix_first_last` the
+    first and last stages keep their depth. Stochastic depth grows linearly with the block index.
+    """
+    if se_style not in SE_STYLES:
+        raise ValueError(f"se_style must be one of {SE_STYLES}, got {se_style!r}")
+    ctx = _Ctx(act=act, padding=padding, bn_eps=bn_eps, se_style=se_style)
+    plan: list[list[tuple[BlockDef, int]]] = []  # per stage: (def, stride) for every block
+    for i, stage in enumerate(stages):
+        fixed = fix_first_last and i in (0, len(stages) - 1)
+        counts = scale_stage_depth([d.repeats for d in stage], 1.0 if fixed else depth_multiplier)
+        blocks = []
+        for d, n in zip(stage, counts, strict=True):
+            unknown = d.kind not in BLOCK_TYPES
+            if unknown:
+                raise ValueError(f"unknown block kind {d.kind!r}; known: {sorted(BLOCK_TYPES)}")
+            blocks += [(d, d.stride if j == 0 else 1) for j in range(n)]
+        plan.append(blocks)
+    total = sum(len(s) for s in plan)
+    idx = 0
+    out_stages, stage_chs, stage_strides = [], [], []
+    for blocks in plan:
+        mods = []
+        for d, stride in blocks:
+            out_chs = make_divisible(d.out_chs * width_multiplier)
+            dpr = drop_path_rate * idx / total
+            mods.append(BLOCK_TYPES[d.kind](ctx, d, in_chs, out_chs, stride, dpr))
+            in_chs = out_chs
+            idx += 1
+        out_stages.append(nn.Sequential(*mods))
+        stage_chs.append(in_chs)
+        stage_strides.append(blocks[0][1])
+    return nn.Sequential(*out_stages), stage_chs, stage_strides, in_chs
+
+
+def init_weights(model: nn.Module) -> None:
+    """He-normal (fan-out) convs, unit BN, small uniform linear layers."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            fan_out = m.kernel_size[0] * m.kernel_size[1] * m.out_channels // m.groups
+            nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / fan_out))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            r = 1.0 / math.sqrt(m.out_features)
+            nn.init.uniform_(m.weight, -r, r)
+            nn.init.zeros_(m.bias)
+
+
+class EfficientBackbone(ImageModel):
+    """Stem + stage table, feature maps, pruning and checkpointing shared by EfficientNet and MobileNetV3.
+
+    Subclasses build the head and implement `_head_features` (what `forward_features` adds after the blocks),
+    `forward_head`, `get_classifier` and `reset_classifier`.
+    """
+
+    def _build_body(
+        self,
+        stages: Sequence[Sequence[BlockDef]],
+        in_chans: int,
+        stem_chs: int,
+        *,
+        width_multiplier: float,
+        depth_multiplier: float,
+        fix_first_last: bool,
+        act: str,
+        padding: str,
+        bn_eps: float,
+        se_style: str,
+        drop_path_rate: float,
+    ) -> int:
+        """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels."""
+        self.conv_stem = create_conv2d(in_chans, stem_chs, 3, stride=2, padding=padding)
+        self.bn1 = BatchNormAct2d(stem_chs, bn_eps, act)
+        self.blocks, chs, strides, out_chs = build_stages(
+            stages,
+            stem_chs,
+            width_multiplier=width_multiplier,
+            depth_multiplier=depth_multiplier,
+            fix_first_last=fix_first_last,
+            act=act,
+            padding=padding,
+            bn_eps=bn_eps,
+            se_style=se_style,
+            drop_path_rate=drop_path_rate,
+        )
+        # A feature point (0 = stem, p = after stage p-1) is kept where the next stage downsamples, and at the end.
+        self.feature_info, self._stage_ends = [], []
+        reduction = 2
+        point_chs = [stem_chs, *chs]
+        next_stride = [*strides, 2]
+        for p in range(len(point_chs)):
+            if p > 0:
+                reduction *= strides[p - 1]
+            if next_stride[p] > 1 or p == len(chs):
+                module = "bn1" if p == 0 else f"blocks.{p - 1}"
+                self.feature_info.append(
+                    dict(num_chs=point_chs[p], reduction=reduction, module=module, stage=p)
+                )
+                self._stage_ends.append(p)
+        return out_chs
+
+    def _head_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+            return checkpoint(stage, x, use_reentrant=False)
+        return stage(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, H/32, W/32)
+        x = self.bn1(self.conv_stem(x))
+        for stage in self.blocks:
+            x = self._run_stage(stage, x)
+        return self._head_features(x)
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Maps at each reduction (see `feature_info`): stage outputs, or the stem when stage 1 downsamples.
+
+        `norm` has no effect (the maps are taken before the head). With `stop_early` or `intermediates_only`,
+        stages after the last requested map are skipped; otherwise the final features go through the head
+        conv as in `forward_features`.
+        """
+        take, last = feature_take_indices(len(self.feature_info), indices)
+        to_output_fmt(x.new_empty(0, 0, 0, 0), output_fmt)  # validate before computing anything
+        points = {self._stage_ends[i] for i in take}
+        last_point = self._stage_ends[last]
+        maps: list[torch.Tensor] = []
+        x = self.bn1(self.conv_stem(x))
+        if 0 in points:
+            maps.append(to_output_fmt(x, output_fmt))
+        stages = list(self.blocks)
+        if stop_early or intermediates_only:
+            stages = stages[:last_point]
+        for p, stage in enumerate(stages, start=1):
+            x = self._run_stage(stage, x)
+            if p in points:
+                maps.append(to_output_fmt(x, output_fmt))
+        if intermediates_only:
+            return maps
+        if len(stages) == len(self.blocks):
+            x = self._head_features(x)
+        return x, maps
+
+    def _prune_tail(self, truncated: bool, prune_norm: bool, prune_head: bool) -> None:
+        """Replace the layers after the blocks that pruning makes useless by nn.Identity."""
+        raise NotImplementedError
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """Drop stages after the last map in `indices`, the head conv and (with `prune_head`) the classifier."""
+        take, last = feature_take_indices(len(self.feature_info), indices)
+        last_point = self._stage_ends[last]
+        self._prune_tail(last_point < len(self.blocks), prune_norm, prune_head)
+        self.blocks = self.blocks[:last_point]
+        if prune_head:
+            self.reset_classifier(0, "")
+        return take
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        blocks = r"^blocks\.(\d+)" if coarse else r"^blocks\.(\d+)\.(\d+)"
+        return dict(stem=r"^(conv_stem|bn1)\.", blocks=[(blocks, None), (r"^(conv_head|bn2)\.", (10**5,))])
+
+    def no_weight_decay(self) -> set[str]:
+        return set()

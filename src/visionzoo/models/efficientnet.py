@@ -1,0 +1,332 @@
+"""EfficientNet (Tan & Le 2019), EfficientNet-Lite, EfficientNetV2 (Tan & Le 2021) and MobileNetV2 (Sandler et al.
+2018), all built from one stage table per architecture by the shared builder in `_efficient_blocks`.
+
+State dict keys follow timm's `efficientnet.py`, so `timm/<arch>.<tag>` checkpoints load unchanged; checkpoints in
+the naming of the `efficientnet-pytorch` package (`_conv_stem`, `_blocks.N._depthwise_conv`, ...) load through
+`checkpoint_filter`. `tf_` variants use TensorFlow "SAME" padding and BN eps 1e-3, as the ported weights need.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers.conv2d_same import create_conv2d
+from ..layers.pooling import SelectAdaptivePool2d
+from ..registry import register_variants
+from ..weights.errors import CheckpointMismatchError
+from ._efficient_blocks import (
+    BatchNormAct2d,
+    BlockDef,
+    DepthwiseSeparableConv,
+    EfficientBackbone,
+    InvertedResidual,
+    init_weights,
+    make_divisible,
+)
+
+__all__ = ["EfficientNet", "STAGES", "VARIANTS", "checkpoint_filter", "efficientnet_pytorch_to_timm"]
+
+B = BlockDef
+
+# Stage tables: one tuple of BlockDef(kind, repeats, kernel, stride, out_chs, exp_ratio, se_ratio, ...) per stage.
+_EFFNET = (
+    (B("ds", 1, 3, 1, 16, 1, 0.25),),
+    (B("ir", 2, 3, 2, 24, 6, 0.25),),
+    (B("ir", 2, 5, 2, 40, 6, 0.25),),
+    (B("ir", 3, 3, 2, 80, 6, 0.25),),
+    (B("ir", 3, 5, 1, 112, 6, 0.25),),
+    (B("ir", 4, 5, 2, 192, 6, 0.25),),
+    (B("ir", 1, 3, 1, 320, 6, 0.25),),
+)
+_V2_S = (
+    (B("cn", 2, 3, 1, 24, skip=True),),
+    (B("er", 4, 3, 2, 48, 4),),
+    (B("er", 4, 3, 2, 64, 4),),
+    (B("ir", 6, 3, 2, 128, 4, 0.25),),
+    (B("ir", 9, 3, 1, 160, 6, 0.25),),
+    (B("ir", 15, 3, 2, 256, 6, 0.25),),
+)
+STAGES: dict[str, tuple[tuple[BlockDef, ...], ...]] = {
+    "efficientnet": _EFFNET,
+    # Lite: no squeeze-excite (and ReLU6, set by the variant rows)
+    "efficientnet_lite": tuple(
+        (B(d.kind, d.repeats, d.kernel, d.stride, d.out_chs, d.exp_ratio),) for (d,) in _EFFNET
+    ),
+    "mobilenetv2": (
+        (B("ds", 1, 3, 1, 16),),
+        (B("ir", 2, 3, 2, 24, 6),),
+        (B("ir", 3, 3, 2, 32, 6),),
+        (B("ir", 4, 3, 2, 64, 6),),
+        (B("ir", 3, 3, 1, 96, 6),),
+        (B("ir", 3, 3, 2, 160, 6),),
+        (B("ir", 1, 3, 1, 320, 6),),
+    ),
+    "efficientnetv2_b0": (
+        (B("cn", 1, 3, 1, 16, skip=True),),
+        (B("er", 2, 3, 2, 32, 4),),
+        (B("er", 2, 3, 2, 48, 4),),
+        (B("ir", 3, 3, 2, 96, 4, 0.25),),
+        (B("ir", 5, 3, 1, 112, 6, 0.25),),
+        (B("ir", 8, 3, 2, 192, 6, 0.25),),
+    ),
+    "efficientnetv2_s": _V2_S,
+    # the first "rw" small model: edge-residual first stage and a wider last stage
+    "efficientnetv2_rw_s": ((B("er", 2, 3, 1, 24, 1),), *_V2_S[1:-1], (B("ir", 15, 3, 2, 272, 6, 0.25),)),
+    "efficientnetv2_m": (
+        (B("cn", 3, 3, 1, 24, skip=True),),
+        (B("er", 5, 3, 2, 48, 4),),
+        (B("er", 5, 3, 2, 80, 4),),
+        (B("ir", 7, 3, 2, 160, 4, 0.25),),
+        (B("ir", 14, 3, 1, 176, 6, 0.25),),
+        (B("ir", 18, 3, 2, 304, 6, 0.25),),
+        (B("ir", 5, 3, 1, 512, 6, 0.25),),
+    ),
+    "efficientnetv2_l": (
+        (B("cn", 4, 3, 1, 32, skip=True),),
+        (B("er", 7, 3, 2, 64, 4),),
+        (B("er", 7, 3, 2, 96, 4),),
+        (B("ir", 10, 3, 2, 192, 4, 0.25),),
+        (B("ir", 19, 3, 1, 224, 6, 0.25),),
+        (B("ir", 25, 3, 2, 384, 6, 0.25),),
+        (B("ir", 7, 3, 1, 640, 6, 0.25),),
+    ),
+}
+
+
+class EfficientNet(EfficientBackbone):
+    """Stem conv -> stage table -> 1x1 head conv + BN/act -> global pool -> dropout -> linear classifier.
+
+    Args:
+        stages: name of a stage table in `STAGES`.
+        width_multiplier, depth_multiplier: channel and depth scaling (channels rounded to multiples of 8).
+        stem_size, num_features: stem and head-conv widths before scaling.
+        fix_stem_head: keep the stem and head widths and the first/last stage depths unscaled (Lite, MobileNetV2-d).
+        act_layer: activation name ('swish', 'relu6', 'silu', ...).
+        pad_type: '' for PyTorch symmetric padding, 'same' for TensorFlow "SAME" padding.
+        bn_eps: BatchNorm epsilon (1e-3 for TensorFlow ports).
+    """
+
+    def __init__(
+        self,
+        stages: str = "efficientnet",
+        width_multiplier: float = 1.0,
+        depth_multiplier: float = 1.0,
+        stem_size: int = 32,
+        num_features: int = 1280,
+        fix_stem_head: bool = False,
+        act_layer: str = "swish",
+        pad_type: str = "",
+        bn_eps: float = 1e-5,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ):
+        super().__init__()
+        if stages not in STAGES:
+            raise ValueError(f"unknown stage table {stages!r}; known: {', '.join(STAGES)}")
+        if not fix_stem_head:
+            stem_size = make_divisible(stem_size * width_multiplier)
+            num_features = make_divisible(num_features * width_multiplier)
+        self.arch_desc = (
+            f"EfficientNet(stages={stages!r}, width={width_multiplier}, depth={depth_multiplier})"
+        )
+        self.drop_rate = drop_rate
+        chs = self._build_body(
+            STAGES[stages],
+            in_chans,
+            stem_size,
+            width_multiplier=width_multiplier,
+            depth_multiplier=depth_multiplier,
+            fix_first_last=fix_stem_head,
+            act=act_layer,
+            padding=pad_type,
+            bn_eps=bn_eps,
+            se_style="efficientnet",
+            drop_path_rate=drop_path_rate,
+        )
+        self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)
+        self.bn2 = BatchNormAct2d(num_features, bn_eps, act_layer)
+        self.num_features = self.head_hidden_size = num_features
+        self.num_classes = num_classes
+        self.global_pool, self.classifier = self._make_head(num_classes, global_pool)
+        init_weights(self)
+
+    def _make_head(self, num_classes: int, global_pool: str) -> tuple[SelectAdaptivePool2d, nn.Module]:
+        pool = SelectAdaptivePool2d(global_pool, flatten=True)
+        if num_classes and pool.is_identity():
+            raise ValueError("global_pool='' (no pooling) is only possible with num_classes=0")
+        fc = nn.Linear(self.num_features * pool.feat_mult(), num_classes) if num_classes else nn.Identity()
+        return pool, fc
+
+    def _head_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, F, h, w)
+        return self.bn2(self.conv_head(x))
+
+    def _prune_tail(self, truncated: bool, prune_norm: bool, prune_head: bool) -> None:
+        if truncated or prune_norm:
+            self.conv_head, self.bn2 = nn.Identity(), nn.Identity()
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.global_pool(x)  # (B, F)
+        if pre_logits:
+            return x
+        if self.drop_rate:
+            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        return self.classifier(x)  # (B, num_classes)
+
+    def get_classifier(self) -> nn.Module:
+        return self.classifier
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        self.num_classes = num_classes
+        pool = self.global_pool.pool_type if global_pool is None else global_pool
+        self.global_pool, self.classifier = self._make_head(num_classes, pool)
+
+
+# --- checkpoints in the naming of the `efficientnet-pytorch` package -------------------------------------------
+
+_EP_TOP = {
+    "_conv_stem": "conv_stem",
+    "_bn0": "bn1",
+    "_conv_head": "conv_head",
+    "_bn1": "bn2",
+    "_fc": "classifier",
+}
+_EP_SE = {"_se_reduce": "se.conv_reduce", "_se_expand": "se.conv_expand"}
+_EP_BLOCKS: dict[type, dict[str, str]] = {
+    DepthwiseSeparableConv: {
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn1",
+        "_project_conv": "conv_pw",
+        "_bn2": "bn2",
+        **_EP_SE,
+    },
+    InvertedResidual: {
+        "_expand_conv": "conv_pw",
+        "_bn0": "bn1",
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn2",
+        "_project_conv": "conv_pwl",
+        "_bn2": "bn3",
+        **_EP_SE,
+    },
+}
+
+
+def efficientnet_pytorch_to_timm(
+    state_dict: dict[str, torch.Tensor], model: nn.Module
+) -> dict[str, torch.Tensor]:
+    """Rename an efficientnet-pytorch state dict (`_blocks.N._expand_conv`, ...) to `model`'s timm-style keys.
+
+    The flat block index N is mapped to `blocks.<stage>.<block>` by walking `model.blocks`, so any variant whose
+    blocks are depthwise-separable / inverted-residual works. Raises CheckpointMismatchError when the block count,
+    a key or a shape does not fit `model` (the classifier and the stem's input channels are left to the loader,
+    which adapts them).
+    """
+    desc = getattr(model, "arch_desc", type(model).__name__)
+    flat = [(f"blocks.{i}.{j}", blk) for i, stage in enumerate(model.blocks) for j, blk in enumerate(stage)]
+    n_ckpt = len({k.split(".")[1] for k in state_dict if k.startswith("_blocks.")})
+    if n_ckpt != len(flat):
+        raise CheckpointMismatchError(
+            f"efficientnet-pytorch checkpoint has {n_ckpt} blocks but {desc} has {len(flat)}: "
+            "it was trained for another variant"
+        )
+    out: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}
+    for key, value in state_dict.items():
+        head, _, rest = key.partition(".")
+        if head == "_blocks":
+            num, _, rest = rest.partition(".")
+            sub, _, leaf = rest.partition(".")
+            prefix, block = flat[int(num)]
+            names = _EP_BLOCKS.get(type(block))
+            if names is None:
+                raise CheckpointMismatchError(
+                    f"{prefix} of {desc} is a {type(block).__name__}, which efficientnet-pytorch checkpoints lack"
+                )
+            if sub not in names:
+                raise CheckpointMismatchError(f"unexpected key {key!r} for {type(block).__name__} {prefix}")
+            new = f"{prefix}.{names[sub]}.{leaf}"
+        elif head in _EP_TOP:
+            new = f"{_EP_TOP[head]}.{rest}"
+        else:
+            raise CheckpointMismatchError(f"unexpected key {key!r} in an efficientnet-pytorch checkpoint")
+        out[new], origin[new] = value, key
+
+    own = model.state_dict()
+    problems = []
+    for key, value in out.items():
+        if key.startswith("classifier."):
+            continue
+        if key not in own:
+            problems.append(f"{origin[key]} -> {key} has no place in the model")
+            continue
+        want, got = tuple(own[key].shape), tuple(value.shape)
+        if key == "conv_stem.weight":  # input channels are adapted later
+            want, got = want[:1] + want[2:], got[:1] + got[2:]
+        if want != got:
+            problems.append(f"{key}: checkpoint {tuple(value.shape)} vs model {tuple(own[key].shape)}")
+    missing = [k for k in own if k not in out and not k.startswith("classifier.")]
+    problems += [f"{k} missing from the checkpoint" for k in missing]
+    if problems:
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise CheckpointMismatchError(
+            f"efficientnet-pytorch checkpoint does not fit {desc}: {'; '.join(problems[:3])}{more}. "
+            "Is it for another variant (b0..b7, lite0..4, with or without squeeze-excite)?"
+        )
+    return out
+
+
+def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """timm checkpoints load as they are; efficientnet-pytorch ones (`_conv_stem.weight`, ...) are renamed."""
+    if any(k.startswith(("_conv_stem.", "_blocks.")) for k in state_dict):
+        return efficientnet_pytorch_to_timm(state_dict, model)
+    return state_dict
+
+
+def _rows(prefix: str, stages: str, scales: list[tuple[float, float]], **common) -> dict[str, dict]:
+    return {
+        f"{prefix}{i}": dict(stages=stages, width_multiplier=w, depth_multiplier=d, **common)
+        for i, (w, d) in enumerate(scales)
+    }
+
+
+_TF = dict(pad_type="same", bn_eps=1e-3)
+_LITE = dict(act_layer="relu6", fix_stem_head=True)
+_B_SCALES = [(1.0, 1.0), (1.0, 1.1), (1.1, 1.2), (1.2, 1.4), (1.4, 1.8), (1.6, 2.2), (1.8, 2.6), (2.0, 3.1)]
+_V2 = dict(act_layer="silu", **_TF)
+
+VARIANTS: dict[str, dict] = {
+    **_rows("efficientnet_b", "efficientnet", _B_SCALES),
+    **_rows("tf_efficientnet_b", "efficientnet", _B_SCALES, **_TF),
+    **_rows("efficientnet_lite", "efficientnet_lite", _B_SCALES[:5], **_LITE),
+    **_rows("tf_efficientnet_lite", "efficientnet_lite", _B_SCALES[:5], **_LITE, **_TF),
+    "efficientnetv2_rw_s": dict(
+        stages="efficientnetv2_rw_s", stem_size=24, num_features=1792, act_layer="silu"
+    ),
+    "tf_efficientnetv2_b0": dict(stages="efficientnetv2_b0", **_V2),
+    "tf_efficientnetv2_s": dict(stages="efficientnetv2_s", stem_size=24, **_V2),
+    "tf_efficientnetv2_m": dict(stages="efficientnetv2_m", stem_size=24, **_V2),
+    "tf_efficientnetv2_l": dict(stages="efficientnetv2_l", **_V2),
+    "mobilenetv2_100": dict(stages="mobilenetv2", act_layer="relu6"),
+    "mobilenetv2_140": dict(stages="mobilenetv2", width_multiplier=1.4, act_layer="relu6"),
+    "mobilenetv2_110d": dict(
+        stages="mobilenetv2",
+        width_multiplier=1.1,
+        depth_multiplier=1.2,
+        fix_stem_head=True,
+        act_layer="relu6",
+    ),
+    "mobilenetv2_120d": dict(
+        stages="mobilenetv2",
+        width_multiplier=1.2,
+        depth_multiplier=1.4,
+        fix_stem_head=True,
+        act_layer="relu6",
+    ),
+}
+
+register_variants(VARIANTS, EfficientNet, checkpoint_filter=checkpoint_filter)
