@@ -136,7 +136,11 @@ def _batches(
                     raise
                 warnings.warn(f"skipped: {e}", UnreadableImageWarning, stacklevel=3)
                 continue
-        t = obj if isinstance(obj, torch.Tensor) else transform(obj.convert("RGB"))  # [C, H, W]
+        t = (
+            obj
+            if isinstance(obj, torch.Tensor)
+            else transform(obj if obj.mode == "RGB" else obj.convert("RGB"))
+        )  # [C, H, W]
         if tensors and t.shape != tensors[0].shape:
             # tensors of another size cannot share a batch: flush what we have
             yield names, torch.stack(tensors)

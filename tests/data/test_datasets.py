@@ -184,3 +184,10 @@ def test_loader_training_options(tree):
         create_loader(ds, batch_size=0)
     with pytest.raises(ValueError, match="num_workers must be an int >= 0"):
         create_loader(ds, num_workers=-1)
+
+
+def test_loader_with_own_sampler_keeps_its_order(tree):
+    ds = ImageFolderDataset(tree, transform=create_transform(8))
+    loader = create_loader(ds, batch_size=3, is_training=True, drop_last=False, sampler=[2, 0])
+    ((x, y),) = list(loader)
+    assert y.tolist() == [ds.samples[2][1], ds.samples[0][1]] == [1, 0]
