@@ -1,0 +1,196 @@
+"""ConvNeXt against timm 1.0.31 (the oracle): strict weight loading, outputs, features, FAIR checkpoints."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import timm
+import torch
+
+import visionzoo
+from visionzoo.models.convnext import ConvNeXt, checkpoint_filter
+
+from .harness import build_pair, check_parity
+
+SMALL = ["convnext_atto", "convnext_femto", "convnext_pico", "convnext_nano", "convnext_tiny"]
+BIG = ["convnext_small", "convnext_base", "convnext_large", "convnext_xlarge"]
+
+# timm initialises layer scale to 1e-6, which hides every block's output under the tolerance;
+# ls_init_value=1.0 (on both sides) makes the blocks count.
+LS = dict(ls_init_value=1.0)
+
+
+@pytest.fixture
+def fast_timm_init(monkeypatch):
+    """timm's truncated-normal init of the multi-100M-parameter variants costs more than the test itself;
+    a normal sample clipped at the same (+-2, i.e. 100 std) bounds is the same distribution."""
+    import timm.models.convnext as timm_convnext
+
+    monkeypatch.setattr(
+        timm_convnext,
+        "trunc_normal_",
+        lambda t, std=1.0, **_: torch.nn.init.normal_(t, std=std).clamp_(-2, 2),
+    )
+
+
+@pytest.mark.parametrize("arch", SMALL)
+def test_parity(arch):
+    check_parity(arch, input_size=(3, 64, 64), batch_size=2 if arch != "convnext_tiny" else 1, **LS)
+
+
+@pytest.mark.parametrize("arch", BIG)
+def test_parity_big(arch, fast_timm_init):
+    # 32x32 still runs every layer (the last stage sees 1x1 maps); the 64x64 runs above cover spatial code.
+    check_parity(arch, input_size=(3, 32, 32), batch_size=1, atol=2e-4, **LS)
+
+
+@pytest.mark.parametrize("num_classes", [0, 10])
+@pytest.mark.parametrize("global_pool", ["avg", "max", "avgmax", ""])
+def test_head_options(num_classes, global_pool):
+    check_parity(
+        "convnext_atto", input_size=(3, 64, 64), num_classes=num_classes, global_pool=global_pool, **LS
+    )
+
+
+def test_in_chans_and_dropout():
+    check_parity("convnext_atto", input_size=(1, 64, 64), in_chans=1, drop_rate=0.2, drop_path_rate=0.1, **LS)
+
+
+def test_catavgmax_rejected():
+    with pytest.raises(ValueError, match="global_pool"):
+        visionzoo.create_model("convnext_atto", global_pool="catavgmax")
+    model = visionzoo.create_model("convnext_atto")
+    with pytest.raises(ValueError, match="global_pool"):
+        model.reset_classifier(10, "catavgmax")
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="depths and dims"):
+        ConvNeXt(depths=(2, 2), dims=(8, 16, 32))
+    with pytest.raises(ValueError, match="kernel_size"):
+        ConvNeXt(depths=(1,), dims=(8,), kernel_size=4)
+    with pytest.raises(ValueError, match="num_classes"):
+        ConvNeXt(depths=(1,), dims=(8,), num_classes=-1)
+
+
+def test_reset_classifier_matches_timm():
+    ours, theirs = build_pair("convnext_atto", **LS)
+    ours.reset_classifier(7, "max")
+    theirs.reset_classifier(7, "max")
+    ours.head.fc.load_state_dict(theirs.head.fc.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)
+    assert ours.num_classes == 7 and ours.get_classifier().out_features == 7
+
+
+def _timm_features_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # timm's FeatureListNet flattens top-level names: 'stem_0.weight' -> 'stem.0.weight'
+    return {re.sub(r"^([a-z]+)_(\d+)\.", r"\1.\2.", k): v for k, v in sd.items()}
+
+
+@pytest.mark.parametrize("out_indices", [(0, 1, 2, 3), (1, 3), (-2,)])
+def test_features_only(out_indices):
+    theirs = timm.create_model("convnext_atto", features_only=True, out_indices=out_indices, **LS).eval()
+    ours = visionzoo.create_model("convnext_atto", features_only=True, out_indices=out_indices, **LS).eval()
+    missing, unexpected = ours.model.load_state_dict(_timm_features_keys(theirs.state_dict()), strict=False)
+    assert not unexpected and all(k.startswith("head.norm.") for k in missing), (missing, unexpected)
+    assert ours.feature_info.channels() == theirs.feature_info.channels()
+    assert ours.feature_info.reduction() == theirs.feature_info.reduction()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        f_ours, f_theirs = ours(x), theirs(x)
+    assert len(f_ours) == len(f_theirs) == len(ours.feature_info)
+    for a, b in zip(f_ours, f_theirs):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_forward_intermediates_and_feature_info():
+    ours, theirs = build_pair("convnext_atto", **LS)
+    assert ours.feature_info == theirs.feature_info
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        final_o, maps_o = ours.forward_intermediates(x, indices=[0, -1])
+        final_t, maps_t = theirs.forward_intermediates(x, indices=[0, -1])
+        nhwc = ours.forward_intermediates(x, indices=1, output_fmt="NHWC", intermediates_only=True)
+    torch.testing.assert_close(final_o, final_t, atol=1e-4, rtol=0)
+    for a, b in zip(maps_o, maps_t, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    torch.testing.assert_close(nhwc[0], maps_t[-1].permute(0, 2, 3, 1), atol=1e-4, rtol=0)
+    with pytest.raises(IndexError):
+        ours.forward_intermediates(x, indices=[4])
+
+
+def test_grad_checkpointing_same_gradients():
+    model = visionzoo.create_model("convnext_atto", num_classes=5, **LS).train()
+    x = torch.randn(2, 3, 32, 32)
+    model(x).square().sum().backward()
+    ref = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model(x).square().sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, ref[n], atol=1e-5, rtol=1e-4, msg=n)
+
+
+def test_group_matcher_covers_body():
+    model = visionzoo.create_model("convnext_atto")
+    fine, coarse = model.group_matcher(), model.group_matcher(coarse=True)
+    assert fine == timm.create_model("convnext_atto").group_matcher()
+    for name, _ in model.named_parameters():
+        if name.startswith("head."):
+            continue
+        assert re.match(coarse["stem"], name) or re.match(coarse["blocks"], name), name
+        assert re.match(fine["stem"], name) or any(re.match(r, name) for r, _ in fine["blocks"]), name
+
+
+# -- FAIR checkpoints -------------------------------------------------------------------------------
+
+
+def timm_to_fair(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The original facebookresearch/ConvNeXt layout, written from that repository's module names."""
+    out = {}
+    for k, v in sd.items():
+        parts = k.split(".")
+        if parts[0] == "stem":  # stem.{0,1} -> downsample_layers.0.{0,1}
+            nk = "downsample_layers.0." + ".".join(parts[1:])
+        elif parts[0] == "stages" and parts[2] == "downsample":
+            nk = f"downsample_layers.{parts[1]}." + ".".join(parts[3:])
+        elif parts[0] == "stages":  # stages.i.blocks.j.<layer> -> stages.i.j.<layer>
+            layer = ".".join(parts[4:])
+            layer = (
+                layer.replace("conv_dw.", "dwconv.")
+                .replace("mlp.fc1.", "pwconv1.")
+                .replace("mlp.fc2.", "pwconv2.")
+            )
+            nk = f"stages.{parts[1]}.{parts[3]}.{layer}"
+            if "pwconv" in nk and v.ndim == 4:
+                v = v.flatten(1)  # FAIR's MLP is nn.Linear
+        elif k.startswith("head.norm."):
+            nk = "norm." + parts[-1]
+        elif k.startswith("head.fc."):
+            nk = "head." + parts[-1]
+        else:
+            raise AssertionError(f"unmapped key {k}")
+        out[nk] = v
+    return out
+
+
+@pytest.mark.parametrize("arch", ["convnext_atto", "convnext_tiny"])
+def test_fair_checkpoint(arch, tmp_path):
+    theirs = timm.create_model(arch, **LS).eval()
+    fair = timm_to_fair(theirs.state_dict())
+    assert "downsample_layers.1.1.weight" in fair and "stages.2.0.pwconv1.weight" in fair
+    path = tmp_path / "fair.pth"
+    torch.save({"model": fair}, path)
+    ours = visionzoo.create_model(arch, checkpoint_path=path).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)
+
+
+def test_checkpoint_filter_passes_timm_layout():
+    model = ConvNeXt(depths=(1, 1), dims=(8, 16), num_classes=3)
+    sd = model.state_dict()
+    assert checkpoint_filter(sd, model).keys() == sd.keys()
