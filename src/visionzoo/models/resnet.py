@@ -28,7 +28,9 @@ STEM_TYPES = ("", "deep")
 
 def _conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
     """Bias-free conv with 'same'-style padding for odd kernels."""
-    return nn.Conv2d(in_chs, out_chs, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False)
+    return nn.Conv2d(
+        in_chs, out_chs, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False
+    )
 
 
 class BasicBlock(nn.Module):
@@ -228,7 +230,9 @@ class ResNet(ImageModel):
             raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
         pool = SelectAdaptivePool2d(global_pool, flatten=True)
         if pool.is_identity() and num_classes > 0:
-            raise ValueError("global_pool='' (no pooling) needs num_classes=0: the classifier takes pooled features")
+            raise ValueError(
+                "global_pool='' (no pooling) needs num_classes=0: the classifier takes pooled features"
+            )
         in_features = self.num_features * pool.feat_mult()
         fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
         return pool, fc
@@ -345,7 +349,9 @@ class ResNet(ImageModel):
 # -- checkpoints --------------------------------------------------------------------------------------
 
 
-def _add_missing_bn_counters(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+def _add_missing_bn_counters(
+    state_dict: dict[str, torch.Tensor], model: nn.Module
+) -> dict[str, torch.Tensor]:
     """Old torchvision files (saved before PyTorch 0.4.1) lack BN `num_batches_tracked`; add zeros."""
     out = dict(state_dict)
     for name, mod in model.named_modules():
