@@ -100,8 +100,13 @@ def test_reset_classifier_and_pooling():
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     model.reset_classifier(0, "")
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5, 192)
-    with pytest.raises(ValueError, match="global_pool"):
+    with pytest.raises(ValueError, match="global_pool='map'"):
         model.reset_classifier(10, "map")
+    with pytest.raises(ValueError, match="global_pool='prr'"):
+        model.pool(torch.randn(1, 5, 192), "prr")
+    attn_pooled = small(global_pool="map")
+    attn_pooled.reset_classifier(3, "avg")
+    assert attn_pooled.attn_pool is None and attn_pooled(torch.randn(1, 3, 32, 32)).shape == (1, 3)
     no_cls = small(class_token=False, global_pool="avg")
     with pytest.raises(ValueError, match="class token"):
         no_cls.reset_classifier(10, "token")
@@ -183,7 +188,7 @@ def test_wrong_input_size_is_a_clear_error():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(global_pool="map"), "global_pool must be one of"),
+        (dict(global_pool="gap"), "global_pool must be one of"),
         (dict(class_token=False), "needs the class token"),
         (dict(num_heads=5), "not divisible by num_heads"),
         (dict(depth=0), "depth must be >= 1"),

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .mlp import Mlp
+
 
 class Attention(nn.Module):
     """Multi-head self-attention: a fused `qkv` projection, optional q/k norms, an output `proj`."""
@@ -49,3 +51,64 @@ class Attention(nn.Module):
 
     def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}, attn_drop={self.attn_drop}"
+
+
+class LatentAttentionPool(nn.Module):
+    """Pools a token sequence by letting one learned query (`latent`) attend over it, then refines the
+    result with a residual MLP: [B, N, C] -> [B, C] (multihead attention pooling, 'map')."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_norm: bool = False,
+        drop: float = 0.0,
+        norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+    ):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.latent = nn.Parameter(torch.zeros(1, 1, dim))  # [1, 1, C]
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
+        self.q_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
+        self.k_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(drop)
+        self.norm = norm_layer(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        nn.init.trunc_normal_(self.latent, std=dim**-0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C] -> [B, C]
+        b, n, c = x.shape
+        q = self.q(self.latent.expand(b, -1, -1)).reshape(b, 1, self.num_heads, self.head_dim).transpose(1, 2)
+        k, v = self.kv(x).reshape(b, n, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+        q, k = self.q_norm(q), self.k_norm(k)  # q [B, heads, 1, hd], k/v [B, heads, N, hd]
+        x = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, 1, c)
+        x = self.proj_drop(self.proj(x))
+        x = x + self.mlp(self.norm(x))
+        return x[:, 0]
+
+
+class RefinementAttentionPool(nn.Module):
+    """Parameter-free multi-head self-attention over all tokens (no q/k/v projections), then the first
+    token ('token') or the mean ('avg'): patch representation refinement pooling, 'prr'. [B, N, C] -> [B, C]."""
+
+    def __init__(self, dim: int, num_heads: int = 8, pool_type: str = "token"):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        if pool_type not in ("token", "avg"):
+            raise ValueError(f"pool_type must be 'token' or 'avg', got {pool_type!r}")
+        self.num_heads = num_heads
+        self.pool_type = pool_type
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C] -> [B, C]
+        b, n, c = x.shape
+        heads = x.reshape(b, n, self.num_heads, c // self.num_heads).transpose(1, 2)  # [B, heads, N, hd]
+        x = F.scaled_dot_product_attention(heads, heads, heads).transpose(1, 2).reshape(b, n, c)
+        return x[:, 0] if self.pool_type == "token" else x.mean(dim=1)

@@ -15,7 +15,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..features import feature_take_indices, to_output_fmt
-from ..layers.attention import Attention
+from ..layers.attention import Attention, LatentAttentionPool, RefinementAttentionPool
 from ..layers.drop import DropPath
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed
@@ -25,7 +25,8 @@ from .base import ImageModel
 
 __all__ = ["VisionTransformer", "Block", "checkpoint_filter", "VARIANTS"]
 
-POOL_TYPES = ("", "token", "avg", "max", "avgmax")
+POOL_TYPES = ("", "token", "avg", "max", "avgmax", "map", "prr")
+ATTN_POOLS = ("map", "prr")
 OUTPUT_FMTS = ("NCHW", "NHWC", "NLC")
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
@@ -92,7 +93,8 @@ class VisionTransformer(ImageModel):
         patch_size: side of the square patches.
         in_chans: input channels.
         num_classes: classifier size; 0 gives pooled features.
-        global_pool: 'token' (class token), 'avg', 'max', 'avgmax' (patch tokens) or '' (no pooling).
+        global_pool: 'token' (class token), 'avg', 'max', 'avgmax' (patch tokens), 'map' (attention pooling
+            with a learned query), 'prr' (parameter-free attention refinement, then token/avg) or '' (none).
         embed_dim, depth, num_heads, mlp_ratio: transformer width, blocks, heads, MLP expansion.
         qkv_bias, qk_norm: bias of the qkv projection, LayerNorm on queries and keys.
         init_values: LayerScale init (None: no LayerScale).
@@ -101,7 +103,8 @@ class VisionTransformer(ImageModel):
         no_embed_class: position embedding covers patch tokens only (prefix tokens get none).
         pre_norm: LayerNorm after the embedding, before the blocks.
         final_norm: LayerNorm at the end (as `norm`, or as `fc_norm` after pooling).
-        fc_norm: norm after pooling instead of before; None means "when pooling patch tokens".
+        fc_norm: norm after pooling instead of before; None means "for 'avg', 'max' and 'avgmax'".
+        pool_include_prefix: 'avg'/'max'/'avgmax'/'map' pooling also covers the prefix tokens.
         dynamic_img_size: accept any input whose sides are multiples of the patch size, resampling the
             position embedding on the fly.
         dynamic_img_pad: pad inputs to a multiple of the patch size.
@@ -131,6 +134,7 @@ class VisionTransformer(ImageModel):
         pre_norm: bool = False,
         final_norm: bool = True,
         fc_norm: bool | None = None,
+        pool_include_prefix: bool = False,
         dynamic_img_size: bool = False,
         dynamic_img_pad: bool = False,
         drop_rate: float = 0.0,
@@ -197,6 +201,13 @@ class VisionTransformer(ImageModel):
         use_fc_norm = global_pool in ("avg", "max", "avgmax") if fc_norm is None else fc_norm
         self.norm = LayerNorm(embed_dim) if final_norm and not use_fc_norm else nn.Identity()
         self.fc_norm = LayerNorm(embed_dim) if final_norm and use_fc_norm else nn.Identity()
+        self.pool_include_prefix = pool_include_prefix or global_pool == "prr"
+        if global_pool == "map":
+            self.attn_pool = LatentAttentionPool(embed_dim, num_heads, mlp_ratio, norm_layer=LayerNorm)
+        elif global_pool == "prr":
+            self.attn_pool = RefinementAttentionPool(embed_dim, num_heads, "token" if class_token else "avg")
+        else:
+            self.attn_pool = None
         self.head_drop = nn.Dropout(drop_rate)
         self.head = self._make_head(num_classes)
         self._init_weights()
@@ -247,6 +258,13 @@ class VisionTransformer(ImageModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         if global_pool is not None:
             self._check_pool(global_pool)
+            if global_pool in ATTN_POOLS and (global_pool != self.global_pool or self.attn_pool is None):
+                raise ValueError(
+                    f"cannot switch to global_pool={global_pool!r} after construction (it has its own layers); "
+                    f"create the model with global_pool={global_pool!r}"
+                )
+            if global_pool not in ATTN_POOLS:
+                self.attn_pool = None
             self.global_pool = global_pool
         self.num_classes = num_classes
         self.head = self._make_head(num_classes)
@@ -296,11 +314,17 @@ class VisionTransformer(ImageModel):
 
     def pool(self, x: torch.Tensor, pool_type: str | None = None) -> torch.Tensor:  # [B, N, D] -> [B, D]
         pool_type = self.global_pool if pool_type is None else pool_type
+        if pool_type in ATTN_POOLS:
+            if self.attn_pool is None:
+                raise ValueError(
+                    f"pool_type {pool_type!r} needs the model to be created with global_pool={pool_type!r}"
+                )
+            return self.attn_pool(x if self.pool_include_prefix else x[:, self.num_prefix_tokens :])
         if not pool_type:
             return x
         if pool_type == "token":
             return x[:, 0]
-        patches = x[:, self.num_prefix_tokens :]
+        patches = x if self.pool_include_prefix else x[:, self.num_prefix_tokens :]
         if pool_type == "avg":
             return patches.mean(dim=1)
         if pool_type == "max":
