@@ -41,6 +41,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--drop-rate", type=float, default=None)
     p.add_argument("--drop-path-rate", type=float, default=None)
+    p.add_argument("--hflip", type=float, default=0.5, help="horizontal flip probability")
+    p.add_argument("--scale", type=float, nargs=2, default=(0.08, 1.0), help="random-resized-crop area range")
+    p.add_argument("--no-aug", action="store_true", help="train without augmentation")
     p.add_argument("--color-jitter", type=float, default=None)
     p.add_argument("--auto-augment", default=None, help="RandAugment policy, e.g. rand-m9-mstd0.5")
     p.add_argument("--re-prob", type=float, default=0.0, help="random erasing probability")
@@ -53,6 +56,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--max-steps-per-epoch", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--max-epochs-this-run", type=int, default=None,
+                   help="stop after this many epochs (the schedule still spans --epochs); --resume continues")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     return p
 
@@ -68,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
                    skipped_images=result.skipped_images, last=result.history[-1] if result.history else None)
     import torch.distributed as dist
 
-    if dist.is_initialized() and dist.get_rank() != 0:
-        return 0
+    if dist.is_initialized():
+        rank = dist.get_rank()
+        dist.destroy_process_group()
+        if rank != 0:
+            return 0
     if args.json:
         print(json.dumps(summary))
     else:

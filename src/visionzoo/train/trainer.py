@@ -68,6 +68,8 @@ class TrainConfig:
     drop_rate: float | None = None
     drop_path_rate: float | None = None
     hflip: float = 0.5
+    scale: tuple[float, float] = (0.08, 1.0)  # random-resized-crop area range
+    no_aug: bool = False  # train on the eval transform (no random crops, flips or colour changes)
     color_jitter: float | None = None
     auto_augment: str | None = None
     re_prob: float = 0.0
@@ -80,6 +82,7 @@ class TrainConfig:
     progress: bool | None = None  # default: when stderr is a terminal
     device: str | None = None
     max_steps_per_epoch: int | None = None  # for smoke tests and quick looks
+    max_epochs_this_run: int | None = None  # stop early (e.g. a pre-emptible job); --resume continues
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size", "accum_steps"):
@@ -187,11 +190,11 @@ class Trainer:
         del probe
         if cfg.img_size:
             self.data_cfg["input_size"] = (self.data_cfg["input_size"][0], cfg.img_size, cfg.img_size)
-        train_tf = create_transform(
-            **self.data_cfg, is_training=True, hflip=cfg.hflip, color_jitter=cfg.color_jitter,
-            auto_augment=cfg.auto_augment, re_prob=cfg.re_prob,
-        )
         eval_tf = create_transform(**self.data_cfg, is_training=False)
+        train_tf = eval_tf if cfg.no_aug else create_transform(
+            **self.data_cfg, is_training=True, hflip=cfg.hflip, scale=tuple(cfg.scale),
+            color_jitter=cfg.color_jitter, auto_augment=cfg.auto_augment, re_prob=cfg.re_prob,
+        )
         self.train_set = create_dataset(str(root), split=cfg.train_split, transform=train_tf)
         self.classes = list(self.train_set.classes)
         if len(self.classes) < 2:
@@ -425,7 +428,10 @@ class Trainer:
             from torch.utils.tensorboard import SummaryWriter  # needs the [tensorboard] extra
 
             writer = SummaryWriter(str(self.run_dir / "tensorboard"))
-        for epoch in range(self.start_epoch, cfg.epochs):
+        end = cfg.epochs
+        if cfg.max_epochs_this_run:
+            end = min(end, self.start_epoch + cfg.max_epochs_this_run)
+        for epoch in range(self.start_epoch, end):
             row = self.train_one_epoch(epoch)
             is_best = False
             self._ema_is_best = False
