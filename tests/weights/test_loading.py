@@ -140,3 +140,23 @@ def test_fresh_head_is_the_only_real_init(ckpt, init_calls):
     _create(path, num_classes=4)
     real = {shape for _, shape, meta in init_calls if not meta}
     assert real and real <= {(4, 16), (4,)}
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "vit_tiny_patch16_224"])
+def test_real_families_load_without_random_init(arch, tmp_path):
+    if not visionzoo.is_model(arch):
+        pytest.skip(f"{arch} not registered yet")
+    src = visionzoo.create_model(arch, num_classes=7)
+    sd = {k: v.contiguous() for k, v in src.state_dict().items()}
+    path = save_safetensors(sd, tmp_path / f"{arch}.safetensors")
+    rng = torch.get_rng_state()
+    model = visionzoo.create_model(
+        arch, pretrained=True, num_classes=7, pretrained_cfg_overlay=dict(file=str(path))
+    )
+    assert torch.equal(rng, torch.get_rng_state())  # nothing random ran while building and loading
+    own = model.state_dict()
+    assert all(torch.equal(own[k], sd[k]) for k in sd)
+    assert not any(t.is_meta for t in list(model.parameters()) + list(model.buffers()))
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():  # non-persistent buffers too: same outputs as the model the weights came from
+        torch.testing.assert_close(model.eval()(x), src.eval()(x))

@@ -21,29 +21,40 @@ _logger = logging.getLogger(__name__)
 StateDict = dict[str, torch.Tensor]
 
 
-# In-place random fills; on a meta tensor they have nothing to fill, yet torch routes them through its
-# Python reference kernels, whose first use imports torch._dynamo (seconds). Skipping them is free.
-_RANDOM_FILLS = frozenset(
-    (
-        torch.Tensor.normal_, torch.Tensor.uniform_, torch.Tensor.random_, torch.Tensor.exponential_,
-        torch.Tensor.bernoulli_, torch.Tensor.cauchy_, torch.Tensor.log_normal_, torch.Tensor.geometric_,
-    )
+# In-place ops that change a tensor's shape or flags rather than its values: these must still run on meta.
+_METADATA_INPLACE = frozenset(
+    "resize_ resize_as_ set_ as_strided_ squeeze_ unsqueeze_ transpose_ t_ swapdims_ swapaxes_ "
+    "requires_grad_ share_memory_ detach_ rename_".split()
 )
 
 
-class _SkipRandomFillOnMeta(TorchFunctionMode):
-    """Turns random in-place initialisers on meta tensors into no-ops; everything else runs unchanged."""
+def _writes_values_only(func) -> bool:
+    """True for torch.nn.init functions and in-place tensor ops that only overwrite values (normal_, clamp_, ...)."""
+    if getattr(func, "__module__", None) == "torch.nn.init":
+        return True
+    name = getattr(func, "__name__", "")
+    return name.endswith("_") and not name.startswith("_") and name not in _METADATA_INPLACE
+
+
+class _SkipValueWritesOnMeta(TorchFunctionMode):
+    """Turns initialisers and other in-place value writes on meta tensors into no-ops.
+
+    A meta tensor has no values, yet torch routes many such ops (normal_, clamp_, ...) through Python
+    reference kernels whose first use imports torch._dynamo, which takes seconds. Everything else runs unchanged.
+    """
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if func in _RANDOM_FILLS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
-        return func(*args, **(kwargs or {}))
+        kwargs = kwargs or {}
+        target = args[0] if args else kwargs.get("tensor")  # nn.init passes the tensor by keyword
+        if isinstance(target, torch.Tensor) and target.is_meta and _writes_values_only(func):
+            return target
+        return func(*args, **kwargs)
 
 
 @contextlib.contextmanager
 def meta_init() -> Iterator[None]:
     """Build modules on the meta device (no memory, no random init) for weights that are assigned afterwards."""
-    with torch.device("meta"), _SkipRandomFillOnMeta():
+    with torch.device("meta"), _SkipValueWritesOnMeta():
         yield
 
 
