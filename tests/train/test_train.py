@@ -86,10 +86,10 @@ def test_killed_run_keeps_last_checkpoint_and_resumes(small_digits_dir, tmp_path
     assert last.exists(), proc.stderr.read().decode()[-2000:]
     state = torch.load(last, map_location="cpu", weights_only=False)
     assert state["epoch"] >= 0 and "model" in state
-    assert not [p for p in last.parent.iterdir() if p.name.endswith(".tmp")], "partial checkpoint left behind"
     resumed = train(TrainConfig(model="resnet18", data=str(small_digits_dir), epochs=state["epoch"] + 2,
                                 output=str(tmp_path), run_name="killed", resume=True, **FAST))
     assert resumed.history[-1]["epoch"] == state["epoch"] + 1
+    assert not [p for p in last.parent.iterdir() if p.name.endswith(".tmp")], "stale partial files left behind"
 
 
 def test_disk_full_keeps_previous_checkpoint(tmp_path, monkeypatch):

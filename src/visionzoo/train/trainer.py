@@ -312,6 +312,9 @@ class Trainer:
         )
 
     def _resume(self) -> None:
+        if self.dist.is_main:  # temporary files of a run that was killed mid-write
+            for stale in self.run_dir.glob(".*.tmp"):
+                stale.unlink(missing_ok=True)
         path = self.run_dir / LAST
         if not path.exists():
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
