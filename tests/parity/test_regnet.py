@@ -1,0 +1,158 @@
+"""RegNetX / RegNetY against timm 1.0.31 (the oracle), and the width generator against the paper."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import timm
+import torch
+
+import visionzoo
+from visionzoo.models.regnet import VARIANTS, RegNet, regnet_stages
+
+from .harness import build_pair, check_parity
+
+# timm zero-initialises each block's last BN, which would make every residual branch output zero and
+# the comparison blind to it; zero_init_last=False (on both sides) keeps the branches alive.
+LIVE = dict(zero_init_last=False)
+
+SMALL = ["regnetx_002", "regnetx_004", "regnetx_008", "regnety_002", "regnety_004", "regnety_008"]
+BIG = [a for a in VARIANTS if a not in SMALL]
+
+
+@pytest.mark.parametrize("arch", SMALL)
+def test_parity(arch):
+    check_parity(arch, input_size=(3, 64, 64), batch_size=2, **LIVE)
+
+
+@pytest.mark.parametrize("arch", BIG)
+def test_parity_big(arch):
+    # 32x32 runs every layer (the last stage sees 1x1 maps); spatial code is covered by the 64x64 runs.
+    check_parity(arch, input_size=(3, 32, 32), batch_size=1, atol=2e-4, **LIVE)
+
+
+@pytest.mark.parametrize(
+    "num_classes, global_pool", [(0, "avg"), *[(10, p) for p in ["avg", "max", "avgmax", "catavgmax"]]]
+)
+def test_head_options(num_classes, global_pool):
+    check_parity(
+        "regnety_002", input_size=(3, 64, 64), num_classes=num_classes, global_pool=global_pool, **LIVE
+    )
+
+
+def test_unpooled_features():
+    check_parity("regnety_002", input_size=(3, 64, 64), num_classes=0, global_pool="", **LIVE)
+
+
+def test_in_chans_and_dropout():
+    check_parity("regnety_002", input_size=(1, 64, 64), in_chans=1, drop_rate=0.2, drop_path_rate=0.1, **LIVE)
+
+
+def test_unpooled_classifier_rejected():
+    with pytest.raises(ValueError, match="global_pool=''"):
+        visionzoo.create_model("regnety_002", global_pool="", num_classes=10)
+    with pytest.raises(ValueError, match="global_pool must be one of"):
+        visionzoo.create_model("regnety_002", global_pool="median")
+
+
+def test_bad_design_parameters():
+    with pytest.raises(ValueError, match="wm > 1"):
+        regnet_stages(w0=24, wa=36.44, wm=1.0, depth=13, group_width=8)
+    with pytest.raises(ValueError, match="depth >= 1"):
+        RegNet(w0=24, wa=36.44, wm=2.49, depth=0, group_width=8)
+
+
+# Stage widths and depths printed in the RegNet paper (Radosavovic et al. 2020, appendix figures).
+PAPER = {
+    "regnetx_002": ([24, 56, 152, 368], [1, 1, 4, 7]),
+    "regnetx_004": ([32, 64, 160, 384], [1, 2, 7, 12]),
+    "regnety_002": ([24, 56, 152, 368], [1, 1, 4, 7]),
+    "regnety_004": ([48, 104, 208, 440], [1, 3, 6, 6]),
+    "regnety_032": ([72, 216, 576, 1512], [2, 5, 13, 1]),
+}
+
+
+@pytest.mark.parametrize("arch", list(PAPER))
+def test_generator_matches_paper(arch):
+    row = VARIANTS[arch]
+    specs = regnet_stages(row["w0"], row["wa"], row["wm"], row["depth"], row["group_width"])
+    widths, depths = PAPER[arch]
+    assert [s.width for s in specs] == widths
+    assert [s.depth for s in specs] == depths
+
+
+def test_reset_classifier_matches_timm():
+    ours, theirs = build_pair("regnety_002", **LIVE)
+    ours.reset_classifier(7, "max")
+    theirs.reset_classifier(7, "max")
+    ours.head.fc.load_state_dict(theirs.head.fc.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)
+    assert ours.num_classes == 7 and ours.get_classifier().out_features == 7
+
+
+@pytest.mark.parametrize("out_indices", [(0, 1, 2, 3, 4), (1, 3), (-2,)])
+def test_features_only(out_indices):
+    theirs = timm.create_model("regnety_002", features_only=True, out_indices=out_indices, **LIVE).eval()
+    ours = visionzoo.create_model("regnety_002", features_only=True, out_indices=out_indices, **LIVE).eval()
+    ours.model.load_state_dict(theirs.state_dict(), strict=True)  # same keys: stem, s1.. (pruned alike)
+    assert ours.feature_info.channels() == theirs.feature_info.channels()
+    assert ours.feature_info.reduction() == theirs.feature_info.reduction()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        f_ours, f_theirs = ours(x), theirs(x)
+    assert len(f_ours) == len(f_theirs) == len(ours.feature_info)
+    for a, b in zip(f_ours, f_theirs):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+def test_forward_intermediates_and_feature_info():
+    ours, theirs = build_pair("regnety_002", **LIVE)
+    assert ours.feature_info == theirs.feature_info
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        final_o, maps_o = ours.forward_intermediates(x, indices=[0, 2, -1])
+        final_t, maps_t = theirs.forward_intermediates(x, indices=[0, 2, -1])
+        nhwc = ours.forward_intermediates(x, indices=[2], output_fmt="NHWC", intermediates_only=True)
+    torch.testing.assert_close(final_o, final_t, atol=1e-4, rtol=0)
+    for a, b in zip(maps_o, maps_t, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+    torch.testing.assert_close(nhwc[0], maps_t[1].permute(0, 2, 3, 1), atol=1e-4, rtol=0)
+    with pytest.raises(IndexError):
+        ours.forward_intermediates(x, indices=[5])
+
+
+def test_grad_checkpointing_same_gradients():
+    model = visionzoo.create_model("regnety_002", num_classes=5, **LIVE).train()
+    x = torch.randn(2, 3, 32, 32)
+    model(x).square().sum().backward()
+    ref = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model(x).square().sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, ref[n], atol=1e-5, rtol=1e-4, msg=n)
+
+
+def test_group_matcher_covers_body():
+    model = visionzoo.create_model("regnety_002")
+    fine, coarse = model.group_matcher(), model.group_matcher(coarse=True)
+    assert fine == timm.create_model("regnety_002").group_matcher()
+    for name, _ in model.named_parameters():
+        if name.startswith("head."):
+            continue
+        assert re.match(coarse["stem"], name) or re.match(coarse["blocks"], name), name
+        assert re.match(fine["stem"], name) or re.match(fine["blocks"], name), name
+
+
+def test_loads_timm_checkpoint_file(tmp_path):
+    """A timm state dict saved to disk loads through create_model(checkpoint_path=...) unchanged."""
+    theirs = timm.create_model("regnetx_002", **LIVE).eval()
+    path = tmp_path / "regnetx_002.pth"
+    torch.save(theirs.state_dict(), path)
+    ours = visionzoo.create_model("regnetx_002", checkpoint_path=path).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)
