@@ -160,3 +160,36 @@ def test_real_families_load_without_random_init(arch, tmp_path):
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():  # non-persistent buffers too: same outputs as the model the weights came from
         torch.testing.assert_close(model.eval()(x), src.eval()(x))
+
+
+def test_meta_init_skips_value_writes_but_keeps_metadata_ops():
+    from visionzoo.weights.loading import meta_init
+
+    rng = torch.get_rng_state()
+    with meta_init():
+        w = torch.empty(4, 6)
+        assert nn.init.trunc_normal_(w, std=0.02) is w and w.normal_().clamp_(-1, 1) is w
+        p = nn.Parameter(torch.zeros(2, 3))
+        nn.init.normal_(p, std=1e-6)  # a Parameter reaches the mode as nn.init.normal_ itself
+        p.requires_grad_(False)  # flags and shapes still change
+        w.t_()
+        real = torch.zeros(3, device="cpu").add_(2)  # real tensors are untouched by the mode
+    assert w.is_meta and w.shape == (6, 4) and not p.requires_grad
+    assert torch.equal(real, torch.full((3,), 2.0))
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_checkpoint_path_of_users_own_training_run(tmp_path):
+    sd = tiny_state_dict(num_classes=3)
+    torch.save(
+        {"epoch": 7, "state_dict": {"module." + k: v for k, v in sd.items()}}, tmp_path / "run.pth.tar"
+    )
+    model = visionzoo.create_model(ARCH, num_classes=3, checkpoint_path=tmp_path / "run.pth.tar")
+    assert torch.equal(model.fc.weight, sd["fc.weight"])
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"classifier 'fc' has 3 outputs but the model's has 10: pass num_classes=3",
+    ):
+        visionzoo.create_model(ARCH, checkpoint_path=tmp_path / "run.pth.tar")
+    headless = visionzoo.create_model(ARCH, num_classes=0, checkpoint_path=tmp_path / "run.pth.tar")
+    assert torch.equal(headless.conv1.weight, sd["conv1.weight"])  # features only: the head is not needed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ _METADATA_INPLACE = frozenset(
 )
 
 
+@functools.cache
 def _writes_values_only(func) -> bool:
     """True for torch.nn.init functions and in-place tensor ops that only overwrite values (normal_, clamp_, ...)."""
     if getattr(func, "__module__", None) == "torch.nn.init":
@@ -95,12 +97,14 @@ def _other_class_count(ckpt: torch.Tensor, own: torch.Tensor | None) -> bool:
 
 
 def adapt_state_dict(
-    state_dict: StateDict, model: nn.Module, cfg: PretrainedCfg
+    state_dict: StateDict, model: nn.Module, cfg: PretrainedCfg, keep_head: bool = False
 ) -> tuple[StateDict, tuple[str, ...]]:
     """Fit a checkpoint's stem and head to `model`; returns the new dict and the heads dropped.
 
     The first conv (`cfg.first_conv`) is adapted to the model's input channels; a classifier
     (`cfg.classifier`) whose size differs from the model's is dropped, to be freshly initialised.
+    With `keep_head` (the user's own checkpoint) a classifier of another size is an error instead;
+    it is only dropped when the model has no classifier (num_classes=0).
     """
     sd = dict(state_dict)
     own = model.state_dict(keep_vars=True)
@@ -112,6 +116,12 @@ def adapt_state_dict(
     for name in _as_tuple(cfg.classifier):
         keys = [f"{name}.{s}" for s in ("weight", "bias") if f"{name}.{s}" in sd]
         if any(_other_class_count(sd[k], own.get(k)) for k in keys):
+            if keep_head and all(k in own for k in keys):
+                have, want = sd[keys[0]].shape[0], own[keys[0]].shape[0]
+                raise CheckpointMismatchError(
+                    f"the checkpoint's classifier {name!r} has {have} outputs but the model's has {want}: "
+                    f"pass num_classes={have} to keep the trained classifier"
+                )
             for k in keys:
                 del sd[k]
             dropped.append(name)
@@ -213,8 +223,12 @@ def load_checkpoint(
     cfg: PretrainedCfg | None = None,
     checkpoint_filter: Callable[[StateDict, nn.Module], StateDict] | None = None,
     strict: bool = True,
+    keep_head: bool = False,
 ) -> None:
-    """Load a checkpoint file (or an in-memory state dict) into `model`, adapting it as needed."""
+    """Load a checkpoint file (or an in-memory state dict) into `model`, adapting it as needed.
+
+    `keep_head=True` (used for `checkpoint_path=`) refuses to drop a classifier of another size.
+    """
     source = str(checkpoint) if not isinstance(checkpoint, dict) else "state dict"
     if isinstance(checkpoint, dict):
         sd = dict(checkpoint)
@@ -224,5 +238,5 @@ def load_checkpoint(
         sd = checkpoint_filter(sd, model)
     allow_missing: tuple[str, ...] = ()
     if cfg is not None:
-        sd, allow_missing = adapt_state_dict(sd, model, cfg)
+        sd, allow_missing = adapt_state_dict(sd, model, cfg, keep_head=keep_head)
     load_state_dict_into(model, sd, strict=strict, allow_missing=allow_missing, source=source)
