@@ -165,7 +165,7 @@ def create_model(
         )
     if checkpoint_path is not None:
         loading.load_checkpoint(
-            model, checkpoint_path, cfg=cfg, checkpoint_filter=checkpoint_filter, strict=strict
+            model, checkpoint_path, cfg=cfg, checkpoint_filter=checkpoint_filter, strict=strict, keep_head=True
         )
     model.pretrained_cfg = cfg
     model.model_args = dict(build_args)  # what save_pretrained writes to config.json to rebuild it
