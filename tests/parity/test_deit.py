@@ -34,7 +34,7 @@ def test_every_table_arch_is_covered():
 
 @pytest.mark.parametrize("arch", ["deit_tiny_patch16_224", DISTILLED])
 def test_default_size_parity(arch):
-    check_parity(arch, batch_size=2)
+    check_parity(arch, batch_size=1)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -69,7 +69,7 @@ def test_distilled_parity_options(kwargs):
     )
 
 
-@pytest.mark.parametrize("size", [(48, 80), (224, 224)])
+@pytest.mark.parametrize("size", [(48, 80), (96, 96)])
 def test_distilled_dynamic_img_size_parity(size):
     check_parity(DISTILLED, input_size=(3, *size), batch_size=1, dynamic_img_size=True, img_size=64, depth=3)
 

@@ -1,6 +1,6 @@
 """Vision Transformer against timm (the oracle): logits, tokens, intermediates, options and checkpoint resampling.
 
-To keep the suite fast, variants are compared numerically at depth 2 on a 2x2-patch input (width, heads,
+To keep the suite fast, variants are compared numerically at depth 2 (large/huge: 1) on a 2x2-patch input (width, heads,
 MLP and patch size are exercised) and vit_tiny at full depth and size; every variant's full depth and
 parameter shapes are compared with timm's on the meta device.
 """
@@ -53,7 +53,7 @@ def test_default_size_parity():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_parity(arch):
     side = 2 * _patch(arch)
-    extra = {} if arch in FULL_DEPTH else dict(depth=2)
+    extra = {} if arch in FULL_DEPTH else dict(depth=1 if "large" in arch or "huge" in arch else 2)
     check_parity(arch, input_size=(3, side, side), batch_size=1, img_size=side, **extra)
 
 
@@ -96,7 +96,7 @@ def test_parity_options(kwargs):
     check_parity(TINY, input_size=(kwargs.get("in_chans", 3), 48, 32), img_size=(48, 32), depth=3, **kwargs)
 
 
-@pytest.mark.parametrize("size", [(48, 80), (224, 224)])
+@pytest.mark.parametrize("size", [(48, 80), (96, 96)])
 def test_dynamic_img_size_parity(size):
     check_parity(TINY, input_size=(3, *size), batch_size=1, dynamic_img_size=True, img_size=64, depth=3)
 

@@ -90,8 +90,7 @@ class LatentAttentionPool(nn.Module):
         q, k = self.q_norm(q), self.k_norm(k)  # q [B, heads, 1, hd], k/v [B, heads, N, hd]
         x = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, 1, c)
         x = self.proj_drop(self.proj(x))
-        x = x + self.mlp(self.norm(x))
-        return x[:, 0]
+        return (x + self.mlp(self.norm(x)))[:, 0]
 
 
 class RefinementAttentionPool(nn.Module):

@@ -38,14 +38,14 @@ class PatchEmbed(nn.Module):
         dynamic_img_pad: bool = False,
     ):
         super().__init__()
-        self.img_size = to_2tuple(img_size)
-        self.patch_size = to_2tuple(patch_size)
+        self.img_size: tuple[int, int] = to_2tuple(img_size)
+        self.patch_size: tuple[int, int] = to_2tuple(patch_size)
         if min(self.patch_size) < 1:
             raise ValueError(f"patch_size must be positive, got {patch_size!r}")
         self.grid_size = self.feat_size(self.img_size, pad=False)
         if min(self.grid_size) < 1:
             raise ValueError(f"img_size {self.img_size} is smaller than one patch {self.patch_size}")
-        self.num_patches = self.grid_size[0] * self.grid_size[1]
+        self.num_patches = math.prod(self.grid_size)
         self.in_chans = in_chans
         self.dynamic_img_size = dynamic_img_size
         self.dynamic_img_pad = dynamic_img_pad

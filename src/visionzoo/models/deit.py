@@ -53,11 +53,11 @@ class DistilledVisionTransformer(VisionTransformer):
         return [cls, self.dist_token.expand(batch, -1, -1), *regs]
 
     def get_classifier(self) -> tuple[nn.Module, nn.Module]:
-        return self.head, self.head_dist
+        return (self.head, self.head_dist)
 
     def set_distilled_training(self, enable: bool = True) -> None:
         """Make training-mode `forward` return (class logits, distillation logits) instead of their mean."""
-        self.distilled_training = enable
+        self.distilled_training = bool(enable)
 
     def forward_head(
         self, x: torch.Tensor, pre_logits: bool = False

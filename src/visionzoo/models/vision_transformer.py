@@ -74,11 +74,11 @@ class Block(nn.Module):
             norm_layer=LayerNorm,
         )
         self.ls1 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
-        self.drop_path1 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.drop_path1 = nn.Identity() if drop_path == 0 else DropPath(drop_path)
         self.norm2 = LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
         self.ls2 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
-        self.drop_path2 = DropPath(drop_path) if drop_path > 0.0 else nn.Identity()
+        self.drop_path2 = nn.Identity() if drop_path == 0 else DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
@@ -151,12 +151,12 @@ class VisionTransformer(ImageModel):
             raise ValueError(f"reg_tokens must be >= 0, got {reg_tokens}")
         self.num_classes = num_classes
         self.global_pool = global_pool
-        self.num_features = self.head_hidden_size = self.embed_dim = embed_dim
-        self.has_class_token = class_token
+        self.embed_dim = self.num_features = self.head_hidden_size = embed_dim
+        self.has_class_token = bool(class_token)
         self.num_reg_tokens = reg_tokens
         self.num_prefix_tokens = int(class_token) + self.num_distill_tokens + reg_tokens
-        self.no_embed_class = no_embed_class
-        self.dynamic_img_size = dynamic_img_size
+        self.no_embed_class = bool(no_embed_class)
+        self.dynamic_img_size = bool(dynamic_img_size)
         self.grad_checkpointing = False
 
         self.patch_embed = PatchEmbed(
@@ -280,6 +280,11 @@ class VisionTransformer(ImageModel):
             tokens.append(self.reg_token)
         return [t.expand(batch, -1, -1) for t in tokens]
 
+    @property
+    def pos_embed_prefix_tokens(self) -> int:
+        """How many prefix tokens have an entry in `pos_embed` (none with `no_embed_class`)."""
+        return 0 if self.no_embed_class else self.num_prefix_tokens
+
     def _pos_embed(self, x: torch.Tensor) -> torch.Tensor:  # [B, h, w, C] -> [B, prefix + h*w, C]
         b, h, w, c = x.shape
         pos_embed = self.pos_embed
@@ -288,7 +293,7 @@ class VisionTransformer(ImageModel):
                 pos_embed,
                 (h, w),
                 self.patch_embed.grid_size,
-                num_prefix_tokens=0 if self.no_embed_class else self.num_prefix_tokens,
+                num_prefix_tokens=self.pos_embed_prefix_tokens,
             )
         x = x.reshape(b, h * w, c)
         prefix = self._prefix_tokens(b)
@@ -313,7 +318,7 @@ class VisionTransformer(ImageModel):
         return self.norm(x)
 
     def pool(self, x: torch.Tensor, pool_type: str | None = None) -> torch.Tensor:  # [B, N, D] -> [B, D]
-        pool_type = self.global_pool if pool_type is None else pool_type
+        pool_type = pool_type if pool_type is not None else self.global_pool
         if pool_type in ATTN_POOLS:
             if self.attn_pool is None:
                 raise ValueError(
@@ -333,7 +338,7 @@ class VisionTransformer(ImageModel):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.head_drop(self.fc_norm(self.pool(x)))
-        return x if pre_logits else self.head(x)
+        return self.head(x) if not pre_logits else x
 
     def forward_intermediates(
         self,
@@ -358,7 +363,7 @@ class VisionTransformer(ImageModel):
         for i, block in enumerate(blocks):
             x = self._run_block(block, x)
             if i in take:
-                y = self.norm(x) if norm else x
+                y = x if not norm else self.norm(x)
                 prefixes.append(y[:, : self.num_prefix_tokens])
                 y = y[:, self.num_prefix_tokens :]  # [B, h*w, D]
                 if output_fmt != "NLC":
@@ -409,7 +414,7 @@ def _fit_patch_embed(weight: torch.Tensor, model: VisionTransformer) -> torch.Te
 
 def _fit_pos_embed(pos_embed: torch.Tensor, model: VisionTransformer) -> torch.Tensor:
     """Resample a position embedding trained at another input size to the model's patch grid."""
-    prefix = 0 if model.no_embed_class else model.num_prefix_tokens
+    prefix = model.pos_embed_prefix_tokens
     if pos_embed.shape[1] == model.pos_embed.shape[1]:
         return pos_embed
     old_grid = _grid_of(pos_embed.shape[1] - prefix)
