@@ -28,6 +28,7 @@ def tiny_model(tmp_path):
 
 
 def test_layout_and_round_trip(tiny_model, tmp_path):
+    assert visionzoo.save_pretrained is save_pretrained  # the public name
     out = save_pretrained(tiny_model, tmp_path / "saved")
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((out / "config.json").read_text())
