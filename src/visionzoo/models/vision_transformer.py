@@ -182,21 +182,21 @@ class VisionTransformer(ImageModel):
                     embed_dim,
                     num_heads,
                     mlp_ratio,
-                    qkv_bias,
-                    qk_norm,
-                    init_values,
-                    proj_drop_rate,
-                    attn_drop_rate,
-                    rates[i],
+                    qkv_bias=qkv_bias,
+                    qk_norm=qk_norm,
+                    init_values=init_values,
+                    proj_drop=proj_drop_rate,
+                    attn_drop=attn_drop_rate,
+                    drop_path=rate,
                 )
-                for i in range(depth)
+                for rate in rates
             )
         )
         reduction = self.patch_embed.patch_size[0]
         self.feature_info = [
             dict(num_chs=embed_dim, reduction=reduction, module=f"blocks.{i}") for i in range(depth)
         ]
-        self.default_feature_indices = 3  # the last 3 blocks, as timm's features_only
+        self.default_feature_indices = min(3, depth)  # the last 3 blocks, as timm's features_only
 
         use_fc_norm = global_pool in ("avg", "max", "avgmax") if fc_norm is None else fc_norm
         self.norm = LayerNorm(embed_dim) if final_norm and not use_fc_norm else nn.Identity()
