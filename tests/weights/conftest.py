@@ -115,3 +115,11 @@ def online(monkeypatch):
     """Allow network access to the local server (the suite's conftest sets HF_HUB_OFFLINE=1)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tiny_models():
+    """Register the test architectures when the first weight test runs (after collection)."""
+    from .tiny import register
+
+    register()

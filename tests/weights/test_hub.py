@@ -63,6 +63,7 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import tests.weights.tiny as tiny
 import visionzoo
+tiny.register()
 a = visionzoo.create_model(tiny.ARCH + ".hub_in1k", pretrained=True)
 b = visionzoo.create_model("hf-hub:" + sys.argv[2], pretrained=True)
 print("loaded", a.fc.bias.shape[0], b.fc.bias.shape[0])

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from visionzoo.models.base import ImageModel
-from visionzoo.registry import register_model
+from visionzoo.registry import is_model, register_model
 from visionzoo.weights.cfg import PretrainedCfg
 
 ARCH = "vz_weights_test_tiny"
@@ -54,22 +54,27 @@ _CFG = dict(
 )
 
 
-@register_model(
-    name=ARCH,
-    model_cls=TinyNet,
-    pretrained_cfgs={
-        "untrained": PretrainedCfg(**_CFG),
-        "hub_in1k": PretrainedCfg(hf_hub_id="visionzoo-test/tiny.hub_in1k", **_CFG),
-        "pkg": PretrainedCfg(package=("vz_no_such_package_xyz", "w.pth"), **_CFG),
-    },
-)
-def _tiny(**kwargs) -> TinyNet:
-    return TinyNet(**kwargs)
-
-
-@register_model(name=OTHER_ARCH, model_cls=TinyNet, pretrained_cfgs={"untrained": PretrainedCfg(**_CFG)})
-def _wide(**kwargs) -> TinyNet:
-    return TinyNet(**{"width": 12, **kwargs})
+def register() -> None:
+    """Register the two test architectures (once). Called by a session fixture at run time, not at import,
+    so suites that list every registered model while collecting never see them."""
+    if is_model(ARCH):
+        return
+    register_model(
+        lambda **kwargs: TinyNet(**kwargs),
+        name=ARCH,
+        model_cls=TinyNet,
+        pretrained_cfgs={
+            "untrained": PretrainedCfg(**_CFG),
+            "hub_in1k": PretrainedCfg(hf_hub_id="visionzoo-test/tiny.hub_in1k", **_CFG),
+            "pkg": PretrainedCfg(package=("vz_no_such_package_xyz", "w.pth"), **_CFG),
+        },
+    )
+    register_model(
+        lambda **kwargs: TinyNet(**{"width": 12, **kwargs}),
+        name=OTHER_ARCH,
+        model_cls=TinyNet,
+        pretrained_cfgs={"untrained": PretrainedCfg(**_CFG)},
+    )
 
 
 def tiny_state_dict(seed: int = 1, **kwargs) -> dict[str, torch.Tensor]:
