@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +15,17 @@ from torch import nn
 
 def parse_img_size(value: Any) -> tuple[int, int]:
     """'224', '224x160', '224,160', 224 or (224, 160) -> (height, width); anything else raises a ValueError."""
-    parts: Sequence[Any]
+    sizes: list[int] = []
     if isinstance(value, str):
-        text = value.lower().replace("x", ",").replace(" ", ",")
-        parts = [p for p in text.split(",") if p]
+        m = re.fullmatch(r"\s*(\d+)\s*(?:[x,]\s*(\d+)\s*)?", value.lower())
+        if m:
+            sizes = [int(g) for g in m.groups() if g is not None]
     elif isinstance(value, int) and not isinstance(value, bool):
-        parts = [value]
-    elif isinstance(value, (tuple, list)):
-        parts = list(value)
-    else:
-        parts = []
-    try:
-        sizes = [int(p) for p in parts]
-    except (TypeError, ValueError):
-        sizes = []
-    if isinstance(value, (tuple, list)) and not all(
-        isinstance(p, int) and not isinstance(p, bool) for p in parts
+        sizes = [value]
+    elif isinstance(value, (tuple, list)) and all(
+        isinstance(p, int) and not isinstance(p, bool) for p in value
     ):
-        sizes = []
+        sizes = list(value)
     if len(sizes) not in (1, 2) or any(s <= 0 for s in sizes):
         raise ValueError(f"image size must be a positive int or HxW (e.g. 224 or 224x160), got {value!r}")
     return (sizes[0], sizes[-1])

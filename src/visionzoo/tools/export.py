@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,27 @@ def _short(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0] if text else ''}".strip().rstrip(":")
 
 
+def _why(e: BaseException) -> str:
+    """The root cause of an exporter error in one line, with the operator it failed on when known."""
+    chain = [e]
+    while chain[-1].__cause__ is not None and len(chain) < 20:
+        chain.append(chain[-1].__cause__)
+    op = None
+    for err in chain:
+        m = re.search(r"target=torch\.ops\.([\w.]+)", str(err))
+        if m:
+            op = m.group(1)
+            break
+    reason = _short(chain[-1])
+    return f"{reason} (while converting {op})" if op else reason
+
+
 def _build(
-    name: str, pretrained: bool, checkpoint: str | os.PathLike | None, hw: tuple[int, int] | None
+    name: str,
+    pretrained: bool,
+    checkpoint: str | os.PathLike | None,
+    hw: tuple[int, int] | None,
+    model_kwargs: dict[str, Any],
 ) -> nn.Module:
     from ..factory import create_model
     from ..registry import get_pretrained_cfg
@@ -90,7 +110,7 @@ def _build(
         name,
         pretrained=pretrained and checkpoint is None,
         checkpoint_path=checkpoint,
-        **size_kwargs(name, size),
+        **{**size_kwargs(name, size), **model_kwargs},
     )
 
 
@@ -143,6 +163,7 @@ def export_model(
     batch_size: int = 1,
     tolerance: float = 1e-4,
     verify: bool = True,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Export a model to ONNX (`format='onnx'`, .onnx) or torch.export (`'torch-export'`, .pt2), then verify.
 
@@ -151,7 +172,8 @@ def export_model(
     CPU, or the reloaded ExportedProgram) on the same random input as the eager model and compares
     outputs; with `dynamic_batch` it also checks a second batch size. Raises ExportVerificationError
     when the maximum absolute difference exceeds `tolerance`, ExportError when the model cannot be
-    exported (the message says why). Returns a dict describing the file and the check.
+    exported (the message says why). `model_kwargs` go to `create_model` when `model` is a name.
+    Returns a dict describing the file and the check.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
@@ -184,7 +206,7 @@ def export_model(
         raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
     path = check_output_path(output if output is not None else default_out + FORMATS[format])
     if isinstance(model, str):
-        model = _build(model, pretrained, checkpoint, hw)
+        model = _build(model, pretrained, checkpoint, hw, dict(model_kwargs or {}))
     model = model.eval().float().cpu()
     c, h, w = model_input_size(model)
     if hw:
@@ -219,7 +241,7 @@ def export_model(
             else:
                 _export_torch(model, inputs[0], tmp, dynamic_batch)
         except Exception as e:
-            raise ExportError(f"cannot export {name} to {format}: {_short(e)}") from e
+            raise ExportError(f"cannot export {name} to {format}: {_why(e)}") from e
         result["export_s"] = time.perf_counter() - t0
         if verify:
             t0 = time.perf_counter()

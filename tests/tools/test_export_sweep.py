@@ -1,0 +1,93 @@
+"""Export sweep: the smallest model of every family module, to ONNX (dynamic batch) and torch.export."""
+
+import pytest
+import torch
+
+import visionzoo
+from visionzoo.registry import FAMILY_TABLES
+from visionzoo.tools.export import ExportError, export_model
+
+# smallest architecture (by parameter count) of each family module (measured once with create_model on
+# the meta device), a small input size, and arguments that shorten the deeper ones (export time grows
+# with the number of blocks; every kind of block is kept)
+REPRESENTATIVES = {
+    "convnext": ("convnext_atto", 64, dict(depths=(1, 1, 1, 1))),
+    "deit": ("deit_tiny_patch16_224", 64, dict(depth=2)),
+    "efficientnet": ("mobilenetv2_100", 64, dict(depth_multiplier=0.1)),  # one block per stage
+    "mobilenetv3": ("mobilenetv3_small_075", 64, dict(depth_multiplier=0.1)),
+    "regnet": ("regnetx_002", 64, {}),
+    "resnet": ("resnet18", 64, {}),
+    # 64 px -> 16, 8, 4, 2 tokens a side: windows of 2 tile every stage; 2 blocks keep a shifted one
+    "swin_transformer": ("swin_tiny_patch4_window7_224", 64, dict(depths=(2, 1, 1, 1), window_size=2)),
+    "vision_transformer": ("vit_tiny_patch16_224", 64, dict(depth=2)),
+}
+
+# families whose ONNX conversion is known to fail, with the reason the error must give
+ONNX_KNOWN_FAILURES = {
+    "swin_transformer": "only 4D query, key, and value are supported",  # 5-D windowed SDPA
+}
+
+
+def _smallest(module: str) -> str:
+    def size(name: str) -> int:
+        with torch.device("meta"):
+            return sum(p.numel() for p in visionzoo.create_model(name).parameters())
+
+    return min(visionzoo.list_models(module=module), key=size)
+
+
+def _representative(module: str) -> tuple[str, int | None, dict]:
+    if module in REPRESENTATIVES:
+        return REPRESENTATIVES[module]
+    return _smallest(module), None, {}
+
+
+def _family_modules() -> list[str]:
+    return [m for m in visionzoo.list_modules() if m in FAMILY_TABLES or m in REPRESENTATIVES]
+
+
+def test_every_family_has_a_registered_representative():
+    for module in FAMILY_TABLES:
+        name, _, _ = _representative(module)
+        assert name in visionzoo.list_models(module=module), (module, name)
+
+
+def _importable(module: str) -> None:
+    name, _, _ = _representative(module)
+    try:
+        visionzoo.model_entrypoint(name)
+    except (ImportError, RuntimeError) as e:  # family not written yet in this checkout
+        pytest.skip(f"{module} not importable: {e}")
+
+
+@pytest.mark.parametrize("module", _family_modules())
+def test_onnx_export_family(module, tmp_path):
+    pytest.importorskip("onnxruntime")
+    _importable(module)
+    name, size, kwargs = _representative(module)
+    try:
+        r = export_model(
+            name, tmp_path / "m.onnx", format="onnx", dynamic_batch=True, img_size=size, model_kwargs=kwargs
+        )
+    except ExportError as e:
+        if module not in ONNX_KNOWN_FAILURES:
+            raise
+        assert ONNX_KNOWN_FAILURES[module] in str(e) and name in str(e)
+        return
+    assert r["max_abs_diff"] <= 1e-4 and r["checked_batch_sizes"] == [2, 3]
+    assert (tmp_path / "m.onnx").stat().st_size > 500_000  # weights are in the file
+
+
+@pytest.mark.parametrize("module", _family_modules())
+def test_torch_export_family(module, tmp_path):
+    _importable(module)
+    name, size, kwargs = _representative(module)
+    r = export_model(
+        name,
+        tmp_path / "m.pt2",
+        format="torch-export",
+        dynamic_batch=True,
+        img_size=size,
+        model_kwargs=kwargs,
+    )
+    assert r["max_abs_diff"] <= 1e-4 and r["checked_batch_sizes"] == [2, 3]
