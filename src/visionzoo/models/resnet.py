@@ -256,15 +256,23 @@ class ResNet(ImageModel):
     def _stages(self) -> list[nn.Module]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
+    def _checkpointing(self) -> bool:
+        return self.grad_checkpointing and self.training and torch.is_grad_enabled()
+
     def _run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and self.training and isinstance(stage, nn.Sequential):
+        if self._checkpointing() and isinstance(stage, nn.Sequential):
             for blk in stage:
                 x = checkpoint(blk, x, use_reentrant=False)
             return x
         return stage(x)
 
-    def _stem(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, chs, H/2, W/2)
+    def _stem_act(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, chs, H/2, W/2)
         return self.act1(self.bn1(self.conv1(x)))
+
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        if self._checkpointing():
+            return checkpoint(self._stem_act, x, use_reentrant=False)
+        return self._stem_act(x)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, H/32, W/32)
         x = self.maxpool(self._stem(x))
@@ -279,7 +287,10 @@ class ResNet(ImageModel):
         return x if pre_logits else self.fc(x)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each residual block in backward instead of storing its activations (training only)."""
+        """Recompute the stem and each residual block in backward instead of storing their activations.
+
+        Only in training mode with autograd on. BN running statistics are updated again during recomputation.
+        """
         self.grad_checkpointing = enable
 
     # -- classifier -----------------------------------------------------------------------------------
