@@ -21,17 +21,20 @@ BIG = ["convnext_small", "convnext_base", "convnext_large", "convnext_xlarge"]
 LS = dict(ls_init_value=1.0)
 
 
+def _normal_clipped(
+    tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0
+):
+    with torch.no_grad():
+        return tensor.normal_(mean, std).clamp_(a, b)
+
+
 @pytest.fixture
 def fast_timm_init(monkeypatch):
     """timm's truncated-normal init of the multi-100M-parameter variants costs more than the test itself;
-    a normal sample clipped at the same (+-2, i.e. 100 std) bounds is the same distribution."""
+    a normal sample clipped at the same bounds (+-2, i.e. 100 std) is the same distribution."""
     import timm.models.convnext as timm_convnext
 
-    monkeypatch.setattr(
-        timm_convnext,
-        "trunc_normal_",
-        lambda t, std=1.0, **_: torch.nn.init.normal_(t, std=std).clamp_(-2, 2),
-    )
+    monkeypatch.setattr(timm_convnext, "trunc_normal_", _normal_clipped)
 
 
 @pytest.mark.parametrize("arch", SMALL)
