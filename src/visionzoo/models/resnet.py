@@ -64,7 +64,7 @@ class BasicBlock(nn.Module):
 
     def zero_init_last(self) -> None:
         """Start the residual branch at zero so the block is an identity map at init."""
-        nn.init.zeros_(self.bn2.weight)
+        nn.init.constant_(self.bn2.weight, 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, planes, H/s, W/s)
         shortcut = x if self.downsample is None else self.downsample(x)
@@ -105,7 +105,7 @@ class Bottleneck(nn.Module):
 
     def zero_init_last(self) -> None:
         """Start the residual branch at zero so the block is an identity map at init."""
-        nn.init.zeros_(self.bn3.weight)
+        nn.init.constant_(self.bn3.weight, 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, 4 * planes, H/s, W/s)
         shortcut = x if self.downsample is None else self.downsample(x)
