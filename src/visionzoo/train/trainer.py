@@ -248,9 +248,12 @@ class Trainer:
             kwargs["drop_rate"] = cfg.drop_rate
         if cfg.drop_path_rate is not None:
             kwargs["drop_path_rate"] = cfg.drop_path_rate
+        if cfg.init_checkpoint:
+            # loaded like pretrained weights, so a head of another size is replaced rather than refused
+            kwargs["pretrained_cfg_overlay"] = dict(file=str(cfg.init_checkpoint))
         model = create_model(
-            cfg.model, pretrained=cfg.pretrained, num_classes=self.num_classes,
-            checkpoint_path=cfg.init_checkpoint, **kwargs,
+            cfg.model, pretrained=cfg.pretrained or bool(cfg.init_checkpoint), num_classes=self.num_classes,
+            **kwargs,
         )
         model.pretrained_cfg = model.pretrained_cfg.replace(
             num_classes=self.num_classes, label_set=None, label_names=tuple(self.classes)
