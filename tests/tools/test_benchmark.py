@@ -24,14 +24,15 @@ def test_benchmark_inference_structure():
     assert r["latency_ms"]["min"] > 0
     # img/s and latency describe the same runs
     assert r["img_per_s"]["max"] == pytest.approx(4 / (r["latency_ms"]["min"] / 1e3), rel=1e-6)
-    assert r["peak_memory_mb"] >= 0
+    assert r["peak_memory_mb"] > 50  # the process's resident set: torch alone is larger
+    assert 0 <= r["peak_memory_above_start_mb"] < r["peak_memory_mb"]
 
 
 def test_benchmark_cpu_peak_memory_sees_activations():
-    # 64 x 8 x 128 x 128 float32 stem output alone is 32 MiB
-    r = benchmark_model(CNN_NAME, batch_size=64, img_size=256, num_warmup=0, num_iters=1)
+    # 64 x 8 x 128 x 128 float32 stem output alone is 32 MiB; warm-up allocations count too
+    r = benchmark_model(CNN_NAME, batch_size=64, img_size=256, num_warmup=1, num_iters=1)
     assert r["input_size"] == [3, 256, 256]
-    assert r["peak_memory_mb"] > 16
+    assert r["peak_memory_above_start_mb"] > 16
 
 
 def test_benchmark_train_amp_channels_last():

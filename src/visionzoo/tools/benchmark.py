@@ -65,6 +65,11 @@ class _CpuPeakMemory:
         self.base = self._read("VmRSS") if self.reset_ok else None
         self.base_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
+    def peak_rss_bytes(self) -> int:
+        """Peak resident memory of the process (since `start` where it could be reset)."""
+        hwm = self._read("VmHWM") if self.reset_ok else None
+        return hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
     def peak_bytes(self) -> int:
         if self.reset_ok and self.base is not None:
             hwm = self._read("VmHWM")
@@ -101,8 +106,9 @@ def benchmark_model(
     Inference runs under `torch.inference_mode`; `train=True` times full steps (forward, loss,
     backward, SGD update). `amp` uses autocast (float16 on CUDA, bfloat16 on CPU unless `amp_dtype`
     says otherwise). Returns img/s and per-batch latency (ms), each with mean/std/min/median/max,
-    and the peak memory of the timed run (CUDA: max allocated; CPU: peak resident memory above the
-    starting level).
+    and peak memory from the first warm-up batch on: `peak_memory_mb` (CUDA: max allocated; CPU:
+    peak resident set of the process) and `peak_memory_above_start_mb` (the part above the level
+    before the first batch: activations, gradients, optimizer state).
     """
     batch_size = _check_count("batch_size", batch_size, 1)
     num_warmup = _check_count("num_warmup", num_warmup, 0)
@@ -163,16 +169,19 @@ def benchmark_model(
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
+    # memory is watched from before the first batch, so activations, gradients and optimizer state
+    # count even when the warm-up already allocated them
+    sync()
+    cpu_mem = _CpuPeakMemory()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+        base_alloc = torch.cuda.memory_allocated(dev)
+    else:
+        cpu_mem.start()
     try:
         for _ in range(num_warmup):
             step()
         sync()
-        cpu_mem = _CpuPeakMemory()
-        if dev.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(dev)
-            base_alloc = torch.cuda.memory_allocated(dev)
-        else:
-            cpu_mem.start()
         times = []
         for _ in range(num_iters):
             t0 = time.perf_counter()
@@ -191,7 +200,10 @@ def benchmark_model(
         peak = torch.cuda.max_memory_allocated(dev)
         peak_mem = dict(peak_memory_mb=peak / 2**20, peak_memory_above_start_mb=(peak - base_alloc) / 2**20)
     else:
-        peak_mem = dict(peak_memory_mb=cpu_mem.peak_bytes() / 2**20, peak_memory_above_start_mb=None)
+        peak_mem = dict(
+            peak_memory_mb=cpu_mem.peak_rss_bytes() / 2**20,
+            peak_memory_above_start_mb=cpu_mem.peak_bytes() / 2**20,
+        )
     latency_ms = [t * 1e3 for t in times]
     img_s = [batch_size / t if t > 0 else math.inf for t in times]
     return dict(
@@ -223,7 +235,7 @@ def format_benchmarks(results: list[dict[str, Any]]) -> str:
         "input",
         "img/s (overall ± std)",
         "ms/batch (median [min-max])",
-        "peak MB",
+        "peak MB (+run)",
     ]
     rows = []
     for r in results:
@@ -240,7 +252,7 @@ def format_benchmarks(results: list[dict[str, Any]]) -> str:
                 "x".join(map(str, r["input_size"][1:])),
                 f"{ips['overall']:.1f} ± {ips['std']:.1f}",
                 f"{lat['median']:.2f} [{lat['min']:.2f}-{lat['max']:.2f}]",
-                f"{r['peak_memory_mb']:.1f}",
+                f"{r['peak_memory_mb']:.0f} (+{r['peak_memory_above_start_mb']:.0f})",
             ]
         )
     widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(len(header))]
