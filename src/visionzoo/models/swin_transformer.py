@@ -128,8 +128,8 @@ class WindowAttention(nn.Module):
 
     def reset_parameters(self) -> None:
         """Init this module's own tensors (children have their own)."""
-        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
-        if not self.relative_position_bias_table.is_meta:
+        if not self.relative_position_bias_table.is_meta:  # meta: weights are assigned later
+            nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
             device = self.relative_position_bias_table.device
             self.relative_position_index = relative_position_index(self.window_size, device=device)
 
@@ -448,7 +448,7 @@ class SwinTransformer(ImageModel):
 
 
 def _init_linear(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
+    if isinstance(module, nn.Linear) and not module.weight.is_meta:  # meta: weights are assigned later
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
