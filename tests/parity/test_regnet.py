@@ -125,7 +125,7 @@ def test_forward_intermediates_and_feature_info():
 
 
 def test_grad_checkpointing_same_gradients():
-    model = visionzoo.create_model("regnety_002", num_classes=5, **LIVE).train()
+    model = RegNet(w0=8, wa=8.0, wm=2.0, depth=4, group_width=8, se_ratio=0.25, num_classes=5, **LIVE).train()
     x = torch.randn(2, 3, 32, 32)
     model(x).square().sum().backward()
     ref = {n: p.grad.clone() for n, p in model.named_parameters()}
