@@ -178,3 +178,41 @@ def test_export_cli_errors(tmp_path, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxscript", None)
     assert_user_error(cli("export", CNN_NAME, "-o", out), "pip install visionzoo[export]")
     assert os.listdir(tmp_path) == []
+
+
+def test_sdpa_math_matches_torch():
+    from visionzoo.tools.export import _sdpa_math
+
+    q, k, v = torch.randn(2, 3, 4, 5, 8), torch.randn(2, 3, 4, 6, 8), torch.randn(2, 3, 4, 6, 7)  # 5-D
+    mask = torch.randn(4, 5, 6)
+    bool_mask = torch.rand(5, 6) > 0.3
+    bool_mask[:, 0] = True  # every query keeps one key
+    F = torch.nn.functional
+    torch.testing.assert_close(_sdpa_math(q, k, v), F.scaled_dot_product_attention(q, k, v))
+    torch.testing.assert_close(_sdpa_math(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, mask))
+    torch.testing.assert_close(
+        _sdpa_math(q, k, v, bool_mask, scale=0.3),
+        F.scaled_dot_product_attention(q, k, v, bool_mask, scale=0.3),
+    )
+    q2 = torch.randn(2, 3, 6, 8)
+    torch.testing.assert_close(
+        _sdpa_math(q2, q2, q2, is_causal=True), F.scaled_dot_product_attention(q2, q2, q2, is_causal=True)
+    )
+
+
+class _WindowAttention(nn.Module):
+    """Attention over 5-D [B, windows, heads, tokens, dim] tensors, as windowed transformers do."""
+
+    def __init__(self):
+        super().__init__()
+        self.bias = nn.Parameter(torch.randn(2, 4, 4))  # [heads, tokens, tokens]
+
+    def forward(self, x):  # x [B, 3, 4, 4]
+        t = torch.stack([x[:, :2], x[:, 1:]], 2)  # [B, 2 windows, 2 heads, 4 tokens, 4 dim]
+        out = nn.functional.scaled_dot_product_attention(t, t, t, self.bias)
+        return out.flatten(1)
+
+
+def test_onnx_five_dim_attention_falls_back_to_matmul(tmp_path):
+    r = export_model(_WindowAttention(), tmp_path / "w.onnx", dynamic_batch=True, img_size=4)
+    assert r["max_abs_diff"] < 1e-5 and r["checked_batch_sizes"] == [2, 3]

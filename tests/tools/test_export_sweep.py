@@ -5,7 +5,7 @@ import torch
 
 import visionzoo
 from visionzoo.registry import FAMILY_TABLES
-from visionzoo.tools.export import ExportError, export_model
+from visionzoo.tools.export import export_model
 
 # smallest architecture (by parameter count) of each family module (measured once with create_model on
 # the meta device), a small input size, and arguments that shorten the deeper ones (export time grows
@@ -20,11 +20,6 @@ REPRESENTATIVES = {
     # 64 px -> 16, 8, 4, 2 tokens a side: windows of 2 tile every stage; 2 blocks keep a shifted one
     "swin_transformer": ("swin_tiny_patch4_window7_224", 64, dict(depths=(2, 1, 1, 1), window_size=2)),
     "vision_transformer": ("vit_tiny_patch16_224", 64, dict(depth=2)),
-}
-
-# families whose ONNX conversion is known to fail, with the reason the error must give
-ONNX_KNOWN_FAILURES = {
-    "swin_transformer": "only 4D query, key, and value are supported",  # 5-D windowed SDPA
 }
 
 
@@ -65,15 +60,9 @@ def test_onnx_export_family(module, tmp_path):
     pytest.importorskip("onnxruntime")
     _importable(module)
     name, size, kwargs = _representative(module)
-    try:
-        r = export_model(
-            name, tmp_path / "m.onnx", format="onnx", dynamic_batch=True, img_size=size, model_kwargs=kwargs
-        )
-    except ExportError as e:
-        if module not in ONNX_KNOWN_FAILURES:
-            raise
-        assert ONNX_KNOWN_FAILURES[module] in str(e) and name in str(e)
-        return
+    r = export_model(
+        name, tmp_path / "m.onnx", format="onnx", dynamic_batch=True, img_size=size, model_kwargs=kwargs
+    )
     assert r["max_abs_diff"] <= 1e-4 and r["checked_batch_sizes"] == [2, 3]
     assert (tmp_path / "m.onnx").stat().st_size > 500_000  # weights are in the file
 

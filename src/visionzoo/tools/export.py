@@ -114,21 +114,68 @@ def _build(
     )
 
 
+def _sdpa_math(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> torch.Tensor:
+    """Attention as matmul + softmax, for exporters that only convert 4-D fused attention.
+
+    q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev]; any number of leading dims.
+    """
+    s = scale if scale is not None else q.shape[-1] ** -0.5
+    attn = (q * s) @ k.transpose(-2, -1)  # [..., L, S]
+    if is_causal:
+        keep = torch.ones(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device).tril()
+        attn = attn.masked_fill(~keep, float("-inf"))
+    if attn_mask is not None:
+        attn = (
+            attn.masked_fill(~attn_mask, float("-inf")) if attn_mask.dtype == torch.bool else attn + attn_mask
+        )
+    return attn.softmax(-1) @ v
+
+
+def _error_chain_text(e: BaseException) -> str:
+    parts, err = [], e
+    while err is not None and len(parts) < 20:
+        parts.append(str(err))
+        err = err.__cause__
+    return "\n".join(parts)
+
+
 def _export_onnx(
     model: nn.Module, x: torch.Tensor, path: Path, opset: int | None, dynamic_batch: bool
 ) -> None:
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
-        program = torch.onnx.export(
-            model,
-            (x,),
-            dynamo=True,
-            opset_version=opset,
-            dynamic_shapes=dynamic_shapes,
-            input_names=["input"],
-            output_names=["output"],
-            verbose=False,
-        )
+
+    def convert(target: Any, shapes: Any) -> Any:
+        with contextlib.redirect_stdout(io.StringIO()):  # the exporter prints progress lines
+            return torch.onnx.export(
+                target,
+                (x,),
+                dynamo=True,
+                opset_version=opset,
+                dynamic_shapes=shapes,
+                input_names=["input"],
+                output_names=["output"],
+                verbose=False,
+            )
+
+    try:
+        program = convert(model, dynamic_shapes)
+    except Exception as e:
+        # the ONNX converter handles fused attention on 4-D inputs only (Swin's windows are 5-D):
+        # retry with attention spelled out as matmul + softmax
+        if "scaled_dot_product_attention" not in _error_chain_text(e):
+            raise
+        ep = torch.export.export(model, (x,), dynamic_shapes=dynamic_shapes, strict=False)
+        ep = ep.run_decompositions({torch.ops.aten.scaled_dot_product_attention.default: _sdpa_math})
+        program = convert(ep, None)
     program.save(path, external_data=False)
 
 
