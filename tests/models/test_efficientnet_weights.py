@@ -148,7 +148,7 @@ def test_pretrained_true_loads_from_the_package_offline():
 
 def test_package_weights_with_new_head_and_grey_input():
     sd = read_state_dict(CKPT)
-    model = visionzoo.create_model("tf_efficientnet_lite0", checkpoint_path=CKPT, num_classes=10, in_chans=1)
+    model = visionzoo.create_model("tf_efficientnet_lite0", pretrained=True, num_classes=10, in_chans=1)
     assert torch.allclose(model.conv_stem.weight, sd["_conv_stem.weight"].sum(1, keepdim=True))
     assert model.classifier.weight.shape == (10, 1280) and not model.classifier.weight.is_meta
     assert torch.equal(model.conv_head.weight, sd["_conv_head.weight"])

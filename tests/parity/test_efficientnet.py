@@ -66,9 +66,11 @@ def test_parity_options(arch, kwargs):
     check_parity(arch, input_size=(kwargs.get("in_chans", 3), *SIZE[1:]), batch_size=1, **kwargs)
 
 
-@pytest.mark.parametrize("global_pool", ["max", "catavgmax"])
-def test_parity_global_pool(global_pool):
-    check_parity("efficientnet_b0", input_size=SIZE, batch_size=1, global_pool=global_pool)
+@pytest.mark.parametrize(
+    "kwargs", [dict(global_pool="max"), dict(global_pool="catavgmax"), dict(global_pool="", num_classes=0)]
+)
+def test_parity_global_pool(kwargs):
+    check_parity("efficientnet_b0", input_size=SIZE, batch_size=1, **kwargs)
 
 
 @pytest.mark.parametrize("arch", DETAILED)

@@ -42,7 +42,14 @@ def test_parity_same_padding_odd_size():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(num_classes=0), dict(num_classes=10), dict(in_chans=1), dict(global_pool="catavgmax")]
+    "kwargs",
+    [
+        dict(num_classes=0),
+        dict(num_classes=10),
+        dict(in_chans=1),
+        dict(global_pool="catavgmax"),
+        dict(num_classes=0, global_pool=""),
+    ],
 )
 def test_parity_options(kwargs):
     check_parity(DETAILED, input_size=(kwargs.get("in_chans", 3), *SIZE[1:]), batch_size=1, **kwargs)

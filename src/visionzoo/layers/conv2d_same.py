@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["same_pad_amount", "pad_same", "Conv2dSame", "create_conv2d", "PADDING_MODES"]
+__all__ = ["same_pad_amount", "pad_same", "SameConv2d", "create_conv2d", "PADDING_MODES"]
 
 PADDING_MODES = ("", "same")
 
@@ -37,7 +37,7 @@ def pad_same(
     return x
 
 
-class Conv2dSame(nn.Conv2d):
+class SameConv2d(nn.Conv2d):
     """nn.Conv2d whose padding is computed per input, as TF "SAME" does (state dict: weight, bias)."""
 
     def __init__(
@@ -53,8 +53,8 @@ class Conv2dSame(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride, 0, dilation, groups, bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, O, ceil(H/s), ceil(W/s))
-        x = pad_same(x, self.kernel_size, self.stride, self.dilation)
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        padded = pad_same(x, self.kernel_size, self.stride, self.dilation)
+        return F.conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 def create_conv2d(
@@ -70,12 +70,12 @@ def create_conv2d(
     """A 2D conv with PyTorch-style symmetric padding (`padding=''`) or TF "SAME" padding (`'same'`).
 
     'same' uses a plain nn.Conv2d when the padding does not depend on the input size (stride 1), and
-    Conv2dSame otherwise, so the state dict keys are the same in both modes.
+    SameConv2d otherwise, so the state dict keys are the same in both modes.
     """
     if padding not in PADDING_MODES:
         raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
     span = (kernel_size - 1) * dilation
     if padding == "same" and not (stride == 1 and span % 2 == 0):
-        return Conv2dSame(in_chs, out_chs, kernel_size, stride, dilation, groups, bias)
+        return SameConv2d(in_chs, out_chs, kernel_size, stride, dilation, groups, bias)
     sym = span // 2 if padding == "same" else (stride - 1 + span) // 2
     return nn.Conv2d(in_chs, out_chs, kernel_size, stride, sym, dilation, groups, bias)

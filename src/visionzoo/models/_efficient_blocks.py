@@ -31,8 +31,8 @@ __all__ = [
     "BlockDef",
     "make_divisible",
     "scale_stage_depth",
-    "BatchNormAct2d",
-    "SqueezeExcite",
+    "NormAct2d",
+    "SqueezeExcitation",
     "DepthwiseSeparableConv",
     "InvertedResidual",
     "EdgeResidual",
@@ -85,7 +85,7 @@ def scale_stage_depth(repeats: Sequence[int], multiplier: float) -> list[int]:
     return scaled[::-1]
 
 
-class BatchNormAct2d(nn.BatchNorm2d):
+class NormAct2d(nn.BatchNorm2d):
     """BatchNorm followed by an activation; its state dict is that of a plain BatchNorm2d."""
 
     def __init__(self, num_features: int, eps: float = 1e-5, act: str | None = None):
@@ -96,7 +96,7 @@ class BatchNormAct2d(nn.BatchNorm2d):
         return self.act(super().forward(x))
 
 
-class SqueezeExcite(nn.Module):
+class SqueezeExcitation(nn.Module):
     """Channel gating from globally pooled features: x * gate(expand(act(reduce(mean(x)))))."""
 
     def __init__(self, chs: int, rd_chs: int, act: str = "relu", gate: str = "sigmoid"):
@@ -110,6 +110,11 @@ class SqueezeExcite(nn.Module):
         s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
         s = self.conv_expand(self.act1(self.conv_reduce(s)))
         return x * self.gate(s)
+
+
+def _drop_path(rate: float) -> nn.Module:
+    """Stochastic depth for a residual branch, or nothing when the rate is zero."""
+    return DropPath(rate) if rate > 0 else nn.Identity()
 
 
 @dataclass(frozen=True)
@@ -127,8 +132,8 @@ def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str) -
     if not se_ratio:
         return nn.Identity()
     if ctx.se_style == "mobilenetv3":
-        return SqueezeExcite(chs, make_divisible(chs * se_ratio), act="relu", gate="hard_sigmoid")
-    return SqueezeExcite(chs, round(chs * (se_ratio / exp_ratio)), act=act, gate="sigmoid")
+        return SqueezeExcitation(chs, make_divisible(chs * se_ratio), act="relu", gate="hard_sigmoid")
+    return SqueezeExcitation(chs, round(chs * (se_ratio / exp_ratio)), act=act, gate="sigmoid")
 
 
 class _Residual(nn.Module):
@@ -142,7 +147,7 @@ class _Residual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self._branch(x)
         if self.has_skip:
-            out = self.drop_path(out) + x
+            return x + self.drop_path(out)
         return out
 
 
@@ -154,11 +159,11 @@ class DepthwiseSeparableConv(_Residual):
         act = d.act or ctx.act
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         self.conv_dw = create_conv2d(in_chs, in_chs, d.kernel, stride, groups=in_chs, padding=ctx.padding)
-        self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
+        self.bn1 = NormAct2d(in_chs, ctx.bn_eps, act)
         self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
-        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
-        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+        self.bn2 = NormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = _drop_path(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.se(self.bn1(self.conv_dw(x)))
@@ -174,13 +179,13 @@ class InvertedResidual(_Residual):
         mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         self.conv_pw = create_conv2d(in_chs, mid, 1, padding=ctx.padding)
-        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.bn1 = NormAct2d(mid, ctx.bn_eps, act)
         self.conv_dw = create_conv2d(mid, mid, d.kernel, stride, groups=mid, padding=ctx.padding)
-        self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.bn2 = NormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
-        self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
-        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+        self.bn3 = NormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = _drop_path(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.bn1(self.conv_pw(x))  # (B, mid, H, W)
@@ -197,11 +202,11 @@ class EdgeResidual(_Residual):
         mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         self.conv_exp = create_conv2d(in_chs, mid, d.kernel, stride, padding=ctx.padding)
-        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.bn1 = NormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
-        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
-        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+        self.bn2 = NormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = _drop_path(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.se(self.bn1(self.conv_exp(x)))  # (B, mid, H/s, W/s)
@@ -215,8 +220,8 @@ class ConvBnAct(_Residual):
         super().__init__()
         self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
         self.conv = create_conv2d(in_chs, out_chs, d.kernel, stride, padding=ctx.padding)
-        self.bn1 = BatchNormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
-        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+        self.bn1 = NormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
+        self.drop_path = _drop_path(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         return self.bn1(self.conv(x))
@@ -320,7 +325,7 @@ class EfficientBackbone(ImageModel):
     ) -> int:
         """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels."""
         self.conv_stem = create_conv2d(in_chans, stem_chs, 3, stride=2, padding=padding)
-        self.bn1 = BatchNormAct2d(stem_chs, bn_eps, act)
+        self.bn1 = NormAct2d(stem_chs, bn_eps, act)
         self.blocks, chs, strides, out_chs = build_stages(
             stages,
             stem_chs,

@@ -17,11 +17,11 @@ from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
 from ..weights.errors import CheckpointMismatchError
 from ._efficient_blocks import (
-    BatchNormAct2d,
     BlockDef,
     DepthwiseSeparableConv,
     EfficientBackbone,
     InvertedResidual,
+    NormAct2d,
     init_weights,
     make_divisible,
 )
@@ -149,7 +149,7 @@ class EfficientNet(EfficientBackbone):
             drop_path_rate=drop_path_rate,
         )
         self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)
-        self.bn2 = BatchNormAct2d(num_features, bn_eps, act_layer)
+        self.bn2 = NormAct2d(num_features, bn_eps, act_layer)
         self.num_features = self.head_hidden_size = num_features
         self.num_classes = num_classes
         self.global_pool, self.classifier = self._make_head(num_classes, global_pool)

@@ -78,7 +78,6 @@ class MobileNetV3(EfficientBackbone):
             stem_size = make_divisible(stem_size * width_multiplier)
         self.arch_desc = f"MobileNetV3(stages={stages!r}, width={width_multiplier})"
         self.drop_rate = drop_rate
-        self.act_layer = act_layer
         chs = self._build_body(
             STAGES[stages],
             in_chans,
@@ -95,7 +94,7 @@ class MobileNetV3(EfficientBackbone):
         self.global_pool = SelectAdaptivePool2d(global_pool)
         self.conv_head = nn.Conv2d(chs * self.global_pool.feat_mult(), num_features, 1, bias=True)
         self.act2 = create_act(act_layer, inplace=True)
-        self.flatten = nn.Flatten(1)
+        self.flatten = nn.Identity() if self.global_pool.is_identity() else nn.Flatten(1)
         self.num_features = self.head_hidden_size = num_features
         self.num_classes = num_classes
         self.classifier = nn.Linear(num_features, num_classes) if num_classes else nn.Identity()
@@ -130,7 +129,7 @@ class MobileNetV3(EfficientBackbone):
             if num_classes and pool.is_identity():
                 raise ValueError("global_pool='' (no pooling) is only possible with num_classes=0")
             self.global_pool = pool
-            self.flatten = nn.Flatten(1) if global_pool else nn.Identity()
+            self.flatten = nn.Identity() if pool.is_identity() else nn.Flatten(1)
         self.num_classes = num_classes
         self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
