@@ -57,6 +57,7 @@ def test_num_classes_zero_and_reset_classifier():
         model.reset_classifier(-1)
     with pytest.raises(ValueError, match="global_pool"):
         model.reset_classifier(3, global_pool="token")
+    assert model(x).shape == (1, 2, 2, 256) and model.num_classes == 0  # a failed reset changes nothing
 
 
 @torch.no_grad()

@@ -375,10 +375,9 @@ class SwinTransformer(ImageModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
-        if global_pool is not None:
-            self.global_pool = global_pool
-        self.num_classes = num_classes
-        self.head = SwinHead(self.num_features, num_classes, self.global_pool, self.head.drop.p)
+        pool = self.global_pool if global_pool is None else global_pool
+        self.head = SwinHead(self.num_features, num_classes, pool, self.head.drop.p)  # validates pool first
+        self.num_classes, self.global_pool = num_classes, pool
         if isinstance(self.head.fc, nn.Linear):
             _init_linear(self.head.fc)
 
