@@ -162,6 +162,8 @@ def validate(
     from ..factory import create_model
 
     dist_info = _dist(device)
+    if model_name.startswith(("local-dir:", "hf-hub:")) and checkpoint_path is None:
+        pretrained = True  # such a name stands for its weights
     model = create_model(model_name, pretrained=pretrained, checkpoint_path=checkpoint_path)
     model.to(dist_info.device)
     data_cfg = resolve_model_data_config(model)
