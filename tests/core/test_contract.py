@@ -61,7 +61,9 @@ def test_contract(arch):
     with torch.no_grad():
         feats = model.forward_features(x)
         pooled = model.forward_head(feats, pre_logits=True)
-        assert pooled.shape == (2, model.num_features)
+        # pre-logits width: num_features, or the head's hidden width where the head has one (MobileNetV3)
+        width = getattr(model, "head_hidden_size", None) or model.num_features
+        assert pooled.shape == (2, width)
         model.reset_classifier(10)
         assert model(x).shape == (2, 10)
         assert model.num_classes == 10
@@ -69,7 +71,7 @@ def test_contract(arch):
         heads = heads if isinstance(heads, tuple) else (heads,)  # distilled models have two heads
         assert heads and all(h.out_features == 10 for h in heads)
         model.reset_classifier(0)
-        assert model(x).shape == (2, model.num_features)
+        assert model(x).shape == (2, width)
     assert model.pretrained_cfg is model.default_cfg is not None
     assert isinstance(model.no_weight_decay(), (set, frozenset))
     gm = model.group_matcher()

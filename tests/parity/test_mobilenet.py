@@ -65,13 +65,17 @@ def test_forward_intermediates():
     check_intermediates(DETAILED)
 
 
-def test_pre_logits_width_is_num_features():
+def test_num_features_and_pre_logits_width_match_timm():
+    import timm
+
+    theirs = timm.create_model(DETAILED, num_classes=0)
     model = visionzoo.create_model(DETAILED, num_classes=0).eval()
+    assert (model.num_features, model.head_hidden_size) == (theirs.num_features, theirs.head_hidden_size)
     x = torch.randn(1, *SIZE)
     with torch.no_grad():
         feats = model.forward_features(x)
-        assert feats.shape == (1, model.feature_info[-1]["num_chs"], 2, 2) == (1, 960, 2, 2)
-        assert model(x).shape == (1, model.num_features) == (1, 1280)
+        assert feats.shape == (1, model.num_features, 2, 2) == (1, 960, 2, 2)
+        assert model(x).shape == (1, model.head_hidden_size) == (1, 1280)
 
 
 def test_drop_path_and_grad_checkpointing():

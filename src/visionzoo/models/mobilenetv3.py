@@ -45,8 +45,8 @@ STAGES: dict[str, tuple[tuple[BlockDef, ...], ...]] = {
 class MobileNetV3(EfficientBackbone):
     """Stem conv -> stage table -> global pool -> 1x1 conv (with bias) + act -> flatten -> dropout -> classifier.
 
-    `forward_features` returns the last stage's map (`feature_info[-1]['num_chs']` channels); `num_features`
-    (= `head_hidden_size`) is the width of the pooled pre-logits, after the head conv.
+    `forward_features` returns the last stage's map (`num_features` channels, as in timm);
+    `head_hidden_size` is the width of the pooled pre-logits, after the head conv.
 
     Args:
         stages: name of a stage table in `STAGES`.
@@ -95,7 +95,8 @@ class MobileNetV3(EfficientBackbone):
         self.conv_head = nn.Conv2d(chs * self.global_pool.feat_mult(), num_features, 1, bias=True)
         self.act2 = create_act(act_layer, inplace=True)
         self.flatten = nn.Identity() if self.global_pool.is_identity() else nn.Flatten(1)
-        self.num_features = self.head_hidden_size = num_features
+        self.num_features = chs  # channels of forward_features, as in timm
+        self.head_hidden_size = num_features  # width of the pooled pre-logits
         self.num_classes = num_classes
         self.classifier = nn.Linear(num_features, num_classes) if num_classes else nn.Identity()
         if global_pool == "" and num_classes:
@@ -131,7 +132,7 @@ class MobileNetV3(EfficientBackbone):
             self.global_pool = pool
             self.flatten = nn.Identity() if pool.is_identity() else nn.Flatten(1)
         self.num_classes = num_classes
-        self.classifier = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.classifier = nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
 
     def group_matcher(self, coarse: bool = False) -> dict:
         blocks = r"^blocks\.(\d+)" if coarse else r"^blocks\.(\d+)\.(\d+)"
