@@ -25,7 +25,9 @@ print(json.dumps(dict(torch=t1 - t0, imp=t2 - t1, list=t3 - t2, create=t4 - t3))
 def measure(lib: str, runs: int) -> dict[str, float]:
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", PROBE.format(lib=lib)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE.format(lib=lib)], capture_output=True, text=True, check=True
+        )
         samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
     return {k: statistics.median(s[k] for s in samples) for k in samples[0]}
 
@@ -43,8 +45,11 @@ def main() -> None:
     med = {lib: {k: statistics.median(v) for k, v in d.items()} for lib, d in res.items()}
     print(f"median of {args.runs} fresh interpreters (seconds)")
     print(f"{'step':<28}{'visionzoo':>12}{'timm':>12}{'ratio':>9}")
-    for key, label in (("imp", "import (on top of torch)"), ("list", "first list_models()"),
-                       ("create", "create_model('resnet50')")):
+    for key, label in (
+        ("imp", "import (on top of torch)"),
+        ("list", "first list_models()"),
+        ("create", "create_model('resnet50')"),
+    ):
         v, t = med["visionzoo"][key], med["timm"][key]
         print(f"{label:<28}{v:>12.4f}{t:>12.4f}{v / t:>9.3f}")
     print(f"{'import torch itself':<28}{med['visionzoo']['torch']:>12.4f}{med['timm']['torch']:>12.4f}")

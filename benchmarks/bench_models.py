@@ -18,8 +18,15 @@ import torch
 import visionzoo
 
 DEFAULT_MODELS = [
-    "resnet50", "vit_small_patch16_224", "vit_base_patch16_224", "swin_tiny_patch4_window7_224",
-    "efficientnet_b0", "tf_efficientnet_lite0", "mobilenetv3_large_100", "convnext_tiny", "regnety_040",
+    "resnet50",
+    "vit_small_patch16_224",
+    "vit_base_patch16_224",
+    "swin_tiny_patch4_window7_224",
+    "efficientnet_b0",
+    "tf_efficientnet_lite0",
+    "mobilenetv3_large_100",
+    "convnext_tiny",
+    "regnety_040",
 ]
 
 
@@ -61,7 +68,11 @@ def bench(arch: str, repeats: int, train_batch: int) -> list[tuple[str, float, f
     ours.load_state_dict(theirs.state_dict(), strict=True)
     size = tuple(visionzoo.get_pretrained_cfg(arch).input_size)
     rows = []
-    for label, batch, train in (("infer b1", 1, False), ("infer b16", 16, False), (f"train b{train_batch}", train_batch, True)):
+    for label, batch, train in (
+        ("infer b1", 1, False),
+        ("infer b16", 16, False),
+        (f"train b{train_batch}", train_batch, True),
+    ):
         x = torch.randn(batch, *size)
         steps = {}
         for name, m in (("vz", ours), ("timm", theirs)):
@@ -85,8 +96,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--train-batch", type=int, default=16)
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, eager fp32, median of {args.repeats}")
-    print(f"| model | run | visionzoo img/s | timm img/s | ratio |\n|---|---|---:|---:|---:|")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, eager fp32, median of {args.repeats}"
+    )
+    print("| model | run | visionzoo img/s | timm img/s | ratio |\n|---|---|---:|---:|---:|")
     for arch in args.models:
         for label, vz, tm in bench(arch, args.repeats, args.train_batch):
             print(f"| {arch} | {label} | {vz:.1f} | {tm:.1f} | {vz / tm:.2f} |", flush=True)

@@ -17,47 +17,117 @@ from visionzoo.weights.cfg import PretrainedCfg, label_set_for
 
 R = "resnet"
 FAMILIES: dict[str, tuple[str, list[str]]] = {
-    "resnet": ("visionzoo.models.resnet", [
-        "resnet18", "resnet26", "resnet34", "resnet50", "resnet101", "resnet152",
-        "resnet18d", "resnet26d", "resnet34d", "resnet50d", "resnet101d", "resnet152d",
-        "wide_resnet50_2", "wide_resnet101_2",
-        "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d", "resnext101_64x4d",
-    ]),
-    "vision_transformer": ("visionzoo.models.vision_transformer", [
-        "vit_tiny_patch16_224", "vit_tiny_patch16_384", "vit_small_patch16_224", "vit_small_patch16_384",
-        "vit_base_patch16_224", "vit_base_patch16_384", "vit_large_patch16_224", "vit_large_patch16_384",
-        "vit_small_patch32_224", "vit_small_patch32_384", "vit_base_patch32_224", "vit_base_patch32_384",
-        "vit_base_patch8_224", "vit_large_patch32_384", "vit_huge_patch14_224",
-    ]),
-    "deit": ("visionzoo.models.deit", [
-        "deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224", "deit_base_patch16_384",
-        "deit_tiny_distilled_patch16_224", "deit_small_distilled_patch16_224",
-        "deit_base_distilled_patch16_224", "deit_base_distilled_patch16_384",
-    ]),
-    "swin_transformer": ("visionzoo.models.swin_transformer", [
-        "swin_tiny_patch4_window7_224", "swin_small_patch4_window7_224", "swin_base_patch4_window7_224",
-        "swin_large_patch4_window7_224", "swin_base_patch4_window12_384", "swin_large_patch4_window12_384",
-    ]),
-    "efficientnet": ("visionzoo.models.efficientnet", [
-        *[f"efficientnet_b{i}" for i in range(8)],
-        *[f"tf_efficientnet_b{i}" for i in range(8)],
-        *[f"efficientnet_lite{i}" for i in range(5)],
-        *[f"tf_efficientnet_lite{i}" for i in range(5)],
-        "efficientnetv2_rw_s", "tf_efficientnetv2_b0", "tf_efficientnetv2_s", "tf_efficientnetv2_m",
-        "tf_efficientnetv2_l",
-        "mobilenetv2_100", "mobilenetv2_110d", "mobilenetv2_120d", "mobilenetv2_140",
-    ]),
-    "mobilenetv3": ("visionzoo.models.mobilenetv3", [
-        "mobilenetv3_large_100", "mobilenetv3_small_100", "mobilenetv3_large_075", "mobilenetv3_small_075",
-        "tf_mobilenetv3_large_100", "tf_mobilenetv3_small_100",
-    ]),
-    "convnext": ("visionzoo.models.convnext", [
-        f"convnext_{s}" for s in ("atto", "femto", "pico", "nano", "tiny", "small", "base", "large", "xlarge")
-    ]),
-    "regnet": ("visionzoo.models.regnet", [
-        f"regnet{k}_{s}" for k in "xy"
-        for s in ("002", "004", "008", "016", "032", "040", "064", "080", "120", "160", "320")
-    ]),
+    "resnet": (
+        "visionzoo.models.resnet",
+        [
+            "resnet18",
+            "resnet26",
+            "resnet34",
+            "resnet50",
+            "resnet101",
+            "resnet152",
+            "resnet18d",
+            "resnet26d",
+            "resnet34d",
+            "resnet50d",
+            "resnet101d",
+            "resnet152d",
+            "wide_resnet50_2",
+            "wide_resnet101_2",
+            "resnext50_32x4d",
+            "resnext101_32x4d",
+            "resnext101_32x8d",
+            "resnext101_64x4d",
+        ],
+    ),
+    "vision_transformer": (
+        "visionzoo.models.vision_transformer",
+        [
+            "vit_tiny_patch16_224",
+            "vit_tiny_patch16_384",
+            "vit_small_patch16_224",
+            "vit_small_patch16_384",
+            "vit_base_patch16_224",
+            "vit_base_patch16_384",
+            "vit_large_patch16_224",
+            "vit_large_patch16_384",
+            "vit_small_patch32_224",
+            "vit_small_patch32_384",
+            "vit_base_patch32_224",
+            "vit_base_patch32_384",
+            "vit_base_patch8_224",
+            "vit_large_patch32_384",
+            "vit_huge_patch14_224",
+        ],
+    ),
+    "deit": (
+        "visionzoo.models.deit",
+        [
+            "deit_tiny_patch16_224",
+            "deit_small_patch16_224",
+            "deit_base_patch16_224",
+            "deit_base_patch16_384",
+            "deit_tiny_distilled_patch16_224",
+            "deit_small_distilled_patch16_224",
+            "deit_base_distilled_patch16_224",
+            "deit_base_distilled_patch16_384",
+        ],
+    ),
+    "swin_transformer": (
+        "visionzoo.models.swin_transformer",
+        [
+            "swin_tiny_patch4_window7_224",
+            "swin_small_patch4_window7_224",
+            "swin_base_patch4_window7_224",
+            "swin_large_patch4_window7_224",
+            "swin_base_patch4_window12_384",
+            "swin_large_patch4_window12_384",
+        ],
+    ),
+    "efficientnet": (
+        "visionzoo.models.efficientnet",
+        [
+            *[f"efficientnet_b{i}" for i in range(8)],
+            *[f"tf_efficientnet_b{i}" for i in range(8)],
+            *[f"efficientnet_lite{i}" for i in range(5)],
+            *[f"tf_efficientnet_lite{i}" for i in range(5)],
+            "efficientnetv2_rw_s",
+            "tf_efficientnetv2_b0",
+            "tf_efficientnetv2_s",
+            "tf_efficientnetv2_m",
+            "tf_efficientnetv2_l",
+            "mobilenetv2_100",
+            "mobilenetv2_110d",
+            "mobilenetv2_120d",
+            "mobilenetv2_140",
+        ],
+    ),
+    "mobilenetv3": (
+        "visionzoo.models.mobilenetv3",
+        [
+            "mobilenetv3_large_100",
+            "mobilenetv3_small_100",
+            "mobilenetv3_large_075",
+            "mobilenetv3_small_075",
+            "tf_mobilenetv3_large_100",
+            "tf_mobilenetv3_small_100",
+        ],
+    ),
+    "convnext": (
+        "visionzoo.models.convnext",
+        [
+            f"convnext_{s}"
+            for s in ("atto", "femto", "pico", "nano", "tiny", "small", "base", "large", "xlarge")
+        ],
+    ),
+    "regnet": (
+        "visionzoo.models.regnet",
+        [
+            f"regnet{k}_{s}"
+            for k in "xy"
+            for s in ("002", "004", "008", "016", "032", "040", "064", "080", "120", "160", "320")
+        ],
+    ),
 }
 
 # Facts timm's configs do not hold, merged over the generated entries (key: 'arch.tag').
@@ -70,9 +140,27 @@ OVERRIDES: dict[str, dict] = {
     ),
 }
 
-KEEP = ("hf_hub_id", "url", "input_size", "test_input_size", "fixed_input_size", "interpolation", "crop_pct",
-        "test_crop_pct", "crop_mode", "mean", "std", "num_classes", "classifier", "first_conv", "pool_size",
-        "license", "paper_ids", "origin_url", "notes")
+KEEP = (
+    "hf_hub_id",
+    "url",
+    "input_size",
+    "test_input_size",
+    "fixed_input_size",
+    "interpolation",
+    "crop_pct",
+    "test_crop_pct",
+    "crop_mode",
+    "mean",
+    "std",
+    "num_classes",
+    "classifier",
+    "first_conv",
+    "pool_size",
+    "license",
+    "paper_ids",
+    "origin_url",
+    "notes",
+)
 
 
 def _tuple(v):
@@ -108,7 +196,8 @@ def main() -> None:
                 name = f"{arch}.{tag}" if tag else arch
                 cfgs[name] = {**cfg_kwargs(arch, tag), **OVERRIDES.get(name, {})}
         aliases = {
-            old: new for old, new in timm_registry._deprecated_models.items()
+            old: new
+            for old, new in timm_registry._deprecated_models.items()
             if new and new.split(".")[0] in archs
         }
         text = (

@@ -116,7 +116,9 @@ def create_model(
     elif isinstance(pretrained_cfg, PretrainedCfg):
         cfg = pretrained_cfg
     elif pretrained_cfg is not None:
-        raise TypeError(f"pretrained_cfg must be a PretrainedCfg, dict or tag, got {type(pretrained_cfg).__name__}")
+        raise TypeError(
+            f"pretrained_cfg must be a PretrainedCfg, dict or tag, got {type(pretrained_cfg).__name__}"
+        )
     if cfg is None:
         cfg = registry.get_pretrained_cfg(f"{arch}.{tag}" if tag else arch)
     if pretrained_cfg_overlay:
@@ -136,8 +138,12 @@ def create_model(
     if global_pool is not None and not isinstance(global_pool, str):
         raise TypeError(f"global_pool must be a string, got {global_pool!r}")
     given = dict(
-        num_classes=num_classes, in_chans=in_chans, global_pool=global_pool, drop_rate=drop_rate,
-        drop_path_rate=drop_path_rate, img_size=img_size,
+        num_classes=num_classes,
+        in_chans=in_chans,
+        global_pool=global_pool,
+        drop_rate=drop_rate,
+        drop_path_rate=drop_path_rate,
+        img_size=img_size,
     )
     build_args = {**model_args, **{k: v for k, v in given.items() if v is not None}, **kwargs}
     accepted = _accepted_kwargs(model_cls or builder)
@@ -165,7 +171,12 @@ def create_model(
         )
     if checkpoint_path is not None:
         loading.load_checkpoint(
-            model, checkpoint_path, cfg=cfg, checkpoint_filter=checkpoint_filter, strict=strict, keep_head=True
+            model,
+            checkpoint_path,
+            cfg=cfg,
+            checkpoint_filter=checkpoint_filter,
+            strict=strict,
+            keep_head=True,
         )
     model.pretrained_cfg = cfg
     model.model_args = dict(build_args)  # what save_pretrained writes to config.json to rebuild it

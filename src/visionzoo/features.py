@@ -10,7 +10,9 @@ from torch import nn
 __all__ = ["FeatureInfo", "FeatureModel", "feature_take_indices", "to_output_fmt"]
 
 
-def feature_take_indices(num_features: int, indices: int | Sequence[int] | None = None) -> tuple[list[int], int]:
+def feature_take_indices(
+    num_features: int, indices: int | Sequence[int] | None = None
+) -> tuple[list[int], int]:
     """Normalise `indices` into sorted, non-negative positions among `num_features` feature points.
 
     An int `n` means "the last n"; a sequence may hold negative positions counted from the end.
@@ -27,7 +29,9 @@ def feature_take_indices(num_features: int, indices: int | Sequence[int] | None 
         for i in indices:
             j = i + num_features if i < 0 else i
             if not 0 <= j < num_features:
-                raise IndexError(f"feature index {i} out of range for a model with {num_features} feature maps")
+                raise IndexError(
+                    f"feature index {i} out of range for a model with {num_features} feature maps"
+                )
             taken.append(j)
         if not taken:
             raise IndexError("out_indices is empty")
@@ -116,5 +120,9 @@ class FeatureModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         return self.model.forward_intermediates(
-            x, indices=list(self.out_indices), norm=self.norm, output_fmt=self.output_fmt, intermediates_only=True
+            x,
+            indices=list(self.out_indices),
+            norm=self.norm,
+            output_fmt=self.output_fmt,
+            intermediates_only=True,
         )

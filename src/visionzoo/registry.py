@@ -106,7 +106,9 @@ def register_model(
         module = f.__module__
         existing = _archs.get(arch)
         if existing is not None and (existing.builder is not None or existing.module != module):
-            raise ValueError(f"model {arch!r} is already registered (by {existing.module}); pick another name")
+            raise ValueError(
+                f"model {arch!r} is already registered (by {existing.module}); pick another name"
+            )
         if "." in arch:
             raise ValueError(f"model name {arch!r} must not contain '.', which separates the pretrained tag")
         tags = dict(existing.tags) if existing else {}

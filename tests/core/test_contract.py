@@ -76,7 +76,9 @@ def test_contract(arch):
     assert isinstance(model.no_weight_decay(), (set, frozenset))
     gm = model.group_matcher()
     assert "stem" in gm and "blocks" in gm
-    assert model.feature_info and all({"num_chs", "reduction", "module"} <= set(f) for f in model.feature_info)
+    assert model.feature_info and all(
+        {"num_chs", "reduction", "module"} <= set(f) for f in model.feature_info
+    )
     del model
     gc.collect()
 

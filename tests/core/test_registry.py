@@ -20,8 +20,10 @@ def tiny_registered():
         @visionzoo.register_model(
             name=name,
             model_cls=TinyNet,
-            pretrained_cfgs={"a": PretrainedCfg(first_conv="conv1", classifier="fc"),
-                             "b": PretrainedCfg(first_conv="conv1", classifier="fc", num_classes=10)},
+            pretrained_cfgs={
+                "a": PretrainedCfg(first_conv="conv1", classifier="fc"),
+                "b": PretrainedCfg(first_conv="conv1", classifier="fc", num_classes=10),
+            },
         )
         def _build(**kwargs):
             return TinyNet(**kwargs)

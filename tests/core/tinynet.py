@@ -10,8 +10,14 @@ from visionzoo.models.base import ImageModel
 
 
 class TinyNet(ImageModel):
-    def __init__(self, num_classes: int = 1000, in_chans: int = 3, width: int = 8, drop_rate: float = 0.0,
-                 global_pool: str = "avg"):
+    def __init__(
+        self,
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        width: int = 8,
+        drop_rate: float = 0.0,
+        global_pool: str = "avg",
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.num_features = width * 2
@@ -38,8 +44,9 @@ class TinyNet(ImageModel):
         self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 
-    def forward_intermediates(self, x, indices=None, norm=False, stop_early=False, output_fmt="NCHW",
-                              intermediates_only=False):
+    def forward_intermediates(
+        self, x, indices=None, norm=False, stop_early=False, output_fmt="NCHW", intermediates_only=False
+    ):
         take, _ = feature_take_indices(2, indices)
         a = self.conv1(x)
         b = self.conv2(torch.relu(a))

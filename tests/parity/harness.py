@@ -44,8 +44,12 @@ def check_parity(
     x = torch.randn(batch_size, *input_size)
     f_ours, f_theirs = ours.forward_features(x), theirs.forward_features(x)
     _close(f"{arch} forward_features", f_ours, f_theirs, atol)
-    _close(f"{arch} forward_head(pre_logits)", ours.forward_head(f_ours, pre_logits=True),
-           theirs.forward_head(f_theirs, pre_logits=True), atol)
+    _close(
+        f"{arch} forward_head(pre_logits)",
+        ours.forward_head(f_ours, pre_logits=True),
+        theirs.forward_head(f_theirs, pre_logits=True),
+        atol,
+    )
     _close(f"{arch} forward", ours(x), theirs(x), atol)
     del ours, theirs
     gc.collect()

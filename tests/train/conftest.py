@@ -17,8 +17,10 @@ def write_digits(root: Path, n_train: int | None = None, n_val: int | None = Non
     order = np.random.default_rng(0).permutation(len(labels))
     images, labels = images[order], labels[order]
     split = int(0.8 * len(labels))
-    parts = {"train": slice(0, split if n_train is None else n_train),
-             "val": slice(split, len(labels) if n_val is None else split + n_val)}
+    parts = {
+        "train": slice(0, split if n_train is None else n_train),
+        "val": slice(split, len(labels) if n_val is None else split + n_val),
+    }
     for part, sl in parts.items():
         for i, (img, lab) in enumerate(zip(images[sl], labels[sl])):
             d = root / part / str(lab)

@@ -20,19 +20,67 @@ def _free_port() -> int:
 
 def test_ddp_two_processes_match_single_process(small_digits_dir, tmp_path):
     # convnext_atto has no BatchNorm, so per-rank batch statistics cannot differ from the global batch's
-    common = ["--data", str(small_digits_dir), "--epochs", "1", "--img-size", "32", "-j", "0", "--no-aug",
-              "--lr", "1e-3", "--output", str(tmp_path), "--no-progress", "--warmup-epochs", "0"]
+    common = [
+        "--data",
+        str(small_digits_dir),
+        "--epochs",
+        "1",
+        "--img-size",
+        "32",
+        "-j",
+        "0",
+        "--no-aug",
+        "--lr",
+        "1e-3",
+        "--output",
+        str(tmp_path),
+        "--no-progress",
+        "--warmup-epochs",
+        "0",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-         "--master_port", str(_free_port()), "-m", "visionzoo", "train", "convnext_atto", "-b", "16",
-         "--run-name", "ddp", *common],
-        capture_output=True, text=True, env=env, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(_free_port()),
+            "-m",
+            "visionzoo",
+            "train",
+            "convnext_atto",
+            "-b",
+            "16",
+            "--run-name",
+            "ddp",
+            *common,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-4000:]
-    single = train(TrainConfig(model="convnext_atto", data=str(small_digits_dir), epochs=1, img_size=32,
-                               batch_size=32, num_workers=0, no_aug=True, lr=1e-3, warmup_epochs=0,
-                               output=str(tmp_path), run_name="single"))
+    single = train(
+        TrainConfig(
+            model="convnext_atto",
+            data=str(small_digits_dir),
+            epochs=1,
+            img_size=32,
+            batch_size=32,
+            num_workers=0,
+            no_aug=True,
+            lr=1e-3,
+            warmup_epochs=0,
+            output=str(tmp_path),
+            run_name="single",
+        )
+    )
     ddp_state = torch.load(tmp_path / "ddp" / "last.pth", map_location="cpu", weights_only=False)
     one_state = torch.load(single.run_dir / "last.pth", map_location="cpu", weights_only=False)
     assert ddp_state["epoch"] == one_state["epoch"] == 0

@@ -28,11 +28,20 @@ def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 def test_resnet18_learns_digits(digits_dir, tmp_path):
     """Stated accuracy: resnet18 from scratch reaches >= 90% top-1 on held-out digits in 2 epochs."""
-    res = train(TrainConfig(model="resnet18", data=str(digits_dir), epochs=2, lr=2e-3, output=str(tmp_path), **FAST))
+    res = train(
+        TrainConfig(model="resnet18", data=str(digits_dir), epochs=2, lr=2e-3, output=str(tmp_path), **FAST)
+    )
     assert res.best_top1 is not None and res.best_top1 >= 90.0, res.history
     run = res.run_dir
-    for name in ("train_config.json", "metrics.json", "metrics.csv", "last.pth", "best.pth", "config.json",
-                 "model.safetensors"):
+    for name in (
+        "train_config.json",
+        "metrics.json",
+        "metrics.csv",
+        "last.pth",
+        "best.pth",
+        "config.json",
+        "model.safetensors",
+    ):
         assert (run / name).is_file(), name
     history = json.loads((run / "metrics.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]
@@ -50,16 +59,34 @@ def test_resnet18_learns_digits(digits_dir, tmp_path):
 
 def test_pretrained_finetune_beats_scratch(small_digits_dir, tmp_path):
     """Same budget, same settings: the real ImageNet weights of tf_efficientnet_lite0 give better accuracy."""
-    common = dict(model="tf_efficientnet_lite0", data=str(small_digits_dir), epochs=2, lr=1e-3, img_size=64,
-                  batch_size=16, num_workers=0, hflip=0.0, scale=(0.6, 1.0), warmup_epochs=0.2, output=str(tmp_path))
+    common = dict(
+        model="tf_efficientnet_lite0",
+        data=str(small_digits_dir),
+        epochs=2,
+        lr=1e-3,
+        img_size=64,
+        batch_size=16,
+        num_workers=0,
+        hflip=0.0,
+        scale=(0.6, 1.0),
+        warmup_epochs=0.2,
+        output=str(tmp_path),
+    )
     scratch = train(TrainConfig(run_name="scratch", pretrained=False, **common))
     tuned = train(TrainConfig(run_name="tuned", pretrained=True, **common))
     assert tuned.best_top1 > scratch.best_top1 + 10.0, (tuned.best_top1, scratch.best_top1)
 
 
 def test_resume_continues_exactly(small_digits_dir, tmp_path):
-    cfg = TrainConfig(model="resnet18", data=str(small_digits_dir), epochs=2, lr=1e-3, output=str(tmp_path),
-                      run_name="full", **FAST)
+    cfg = TrainConfig(
+        model="resnet18",
+        data=str(small_digits_dir),
+        epochs=2,
+        lr=1e-3,
+        output=str(tmp_path),
+        run_name="full",
+        **FAST,
+    )
     full = train(cfg)
     # an interrupted run: the same job stopped after its first epoch, then resumed
     first = train(cfg, run_name="split", epochs=2, max_epochs_this_run=1)
@@ -72,9 +99,30 @@ def test_resume_continues_exactly(small_digits_dir, tmp_path):
 
 
 def test_killed_run_keeps_last_checkpoint_and_resumes(small_digits_dir, tmp_path):
-    cmd = [sys.executable, "-m", "visionzoo", "train", "resnet18", "--data", str(small_digits_dir),
-           "--epochs", "30", "--img-size", "32", "-b", "32", "-j", "0", "--hflip", "0", "--output", str(tmp_path),
-           "--run-name", "killed", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "visionzoo",
+        "train",
+        "resnet18",
+        "--data",
+        str(small_digits_dir),
+        "--epochs",
+        "30",
+        "--img-size",
+        "32",
+        "-b",
+        "32",
+        "-j",
+        "0",
+        "--hflip",
+        "0",
+        "--output",
+        str(tmp_path),
+        "--run-name",
+        "killed",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     last = tmp_path / "killed" / "last.pth"
     deadline = time.time() + 300
@@ -86,10 +134,21 @@ def test_killed_run_keeps_last_checkpoint_and_resumes(small_digits_dir, tmp_path
     assert last.exists(), proc.stderr.read().decode()[-2000:]
     state = torch.load(last, map_location="cpu", weights_only=False)
     assert state["epoch"] >= 0 and "model" in state
-    resumed = train(TrainConfig(model="resnet18", data=str(small_digits_dir), epochs=state["epoch"] + 2,
-                                output=str(tmp_path), run_name="killed", resume=True, **FAST))
+    resumed = train(
+        TrainConfig(
+            model="resnet18",
+            data=str(small_digits_dir),
+            epochs=state["epoch"] + 2,
+            output=str(tmp_path),
+            run_name="killed",
+            resume=True,
+            **FAST,
+        )
+    )
     assert resumed.history[-1]["epoch"] == state["epoch"] + 1
-    assert not [p for p in last.parent.iterdir() if p.name.endswith(".tmp")], "stale partial files left behind"
+    assert not [p for p in last.parent.iterdir() if p.name.endswith(".tmp")], (
+        "stale partial files left behind"
+    )
 
 
 def test_disk_full_keeps_previous_checkpoint(tmp_path, monkeypatch):
@@ -115,7 +174,9 @@ def test_corrupt_image_is_skipped_and_counted(small_digits_dir, tmp_path):
     # 129 images in batches of 43: the sampler keeps every image, the broken one included
     opts = dict(FAST, batch_size=43)
     with pytest.warns(UserWarning, match="broken.png"):
-        res = train(TrainConfig(model="resnet18", data=str(data), epochs=1, output=str(tmp_path / "out"), **opts))
+        res = train(
+            TrainConfig(model="resnet18", data=str(data), epochs=1, output=str(tmp_path / "out"), **opts)
+        )
     assert res.skipped_images >= 1
     assert res.history[0]["skipped_images"] >= 1
 
@@ -132,18 +193,35 @@ def test_bad_data_errors(small_digits_dir, tmp_path):
         train(TrainConfig(model="resnet18", data=str(single), output=str(tmp_path / "o2"), **FAST))
 
     with pytest.raises(ValueError, match="does not match the 10 class folders"):
-        train(TrainConfig(model="resnet18", data=str(small_digits_dir), num_classes=5, output=str(tmp_path / "o3"),
-                          **FAST))
+        train(
+            TrainConfig(
+                model="resnet18",
+                data=str(small_digits_dir),
+                num_classes=5,
+                output=str(tmp_path / "o3"),
+                **FAST,
+            )
+        )
     with pytest.raises(FileNotFoundError, match="not found"):
         train(TrainConfig(model="resnet18", data=str(tmp_path / "nope"), output=str(tmp_path / "o4"), **FAST))
     with pytest.raises(ValueError, match="epochs must be a positive integer"):
-        train(TrainConfig(model="resnet18", data=str(small_digits_dir), epochs=0, output=str(tmp_path / "o5"),
-                          **FAST))
+        train(
+            TrainConfig(
+                model="resnet18", data=str(small_digits_dir), epochs=0, output=str(tmp_path / "o5"), **FAST
+            )
+        )
 
 
 def test_existing_run_is_not_overwritten(small_digits_dir, tmp_path):
-    cfg = TrainConfig(model="resnet18", data=str(small_digits_dir), epochs=1, output=str(tmp_path),
-                      run_name="r", max_steps_per_epoch=1, **FAST)
+    cfg = TrainConfig(
+        model="resnet18",
+        data=str(small_digits_dir),
+        epochs=1,
+        output=str(tmp_path),
+        run_name="r",
+        max_steps_per_epoch=1,
+        **FAST,
+    )
     train(cfg)
     with pytest.raises(FileExistsError, match="--resume"):
         train(cfg)
@@ -152,18 +230,61 @@ def test_existing_run_is_not_overwritten(small_digits_dir, tmp_path):
 def test_cli_train_and_validate(small_digits_dir, tmp_path):
     env = dict(os.environ)
     out = subprocess.run(
-        [sys.executable, "-m", "visionzoo", "train", "resnet18", "--data", str(small_digits_dir), "--epochs", "1",
-         "--img-size", "32", "-b", "32", "-j", "0", "--output", str(tmp_path), "--run-name", "cli", "--json",
-         "--ema-decay", "0.9", "--clip-grad", "1.0", "--accum-steps", "2"],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "visionzoo",
+            "train",
+            "resnet18",
+            "--data",
+            str(small_digits_dir),
+            "--epochs",
+            "1",
+            "--img-size",
+            "32",
+            "-b",
+            "32",
+            "-j",
+            "0",
+            "--output",
+            str(tmp_path),
+            "--run-name",
+            "cli",
+            "--json",
+            "--ema-decay",
+            "0.9",
+            "--clip-grad",
+            "1.0",
+            "--accum-steps",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
     assert summary["best_epoch"] == 0
     val = subprocess.run(
-        [sys.executable, "-m", "visionzoo", "validate", f"local-dir:{tmp_path / 'cli'}", "--data",
-         str(small_digits_dir), "--img-size", "32", "-j", "0", "--json", "--results-file", str(tmp_path / "r.csv")],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "visionzoo",
+            "validate",
+            f"local-dir:{tmp_path / 'cli'}",
+            "--data",
+            str(small_digits_dir),
+            "--img-size",
+            "32",
+            "-j",
+            "0",
+            "--json",
+            "--results-file",
+            str(tmp_path / "r.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert val.returncode == 0, val.stderr[-3000:]
     res = json.loads(val.stdout)
@@ -172,6 +293,8 @@ def test_cli_train_and_validate(small_digits_dir, tmp_path):
     assert (tmp_path / "r.csv").read_text().startswith("model,class,top1")
     bad = subprocess.run(
         [sys.executable, "-m", "visionzoo", "train", "resnet18", "--data", str(tmp_path / "missing")],
-        capture_output=True, text=True, env=env,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert bad.returncode == 2 and "not found" in bad.stderr and "Traceback" not in bad.stderr

@@ -30,8 +30,19 @@ class CliError(Exception):
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from ..weights.errors import WeightsError
 
-    return (CliError, ValueError, TypeError, FileNotFoundError, PermissionError, IsADirectoryError,
-            NotADirectoryError, IndexError, KeyError, WeightsError, ImportError)
+    return (
+        CliError,
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+        IndexError,
+        KeyError,
+        WeightsError,
+        ImportError,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"visionzoo {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         try:
             mod = importlib.import_module(f"{__name__}.{module}")
         except ModuleNotFoundError as e:

@@ -56,8 +56,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.add_argument("--device", default=None)
     p.add_argument("--max-steps-per-epoch", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--max-epochs-this-run", type=int, default=None,
-                   help="stop after this many epochs (the schedule still spans --epochs); --resume continues")
+    p.add_argument(
+        "--max-epochs-this-run",
+        type=int,
+        default=None,
+        help="stop after this many epochs (the schedule still spans --epochs); --resume continues",
+    )
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     return p
 
@@ -69,8 +73,13 @@ def run(args: argparse.Namespace) -> int:
     kwargs = {k: v for k, v in vars(args).items() if k in fields}
     kwargs["val_split"] = kwargs.get("val_split") or None
     result = train(TrainConfig(**kwargs))
-    summary = dict(run_dir=str(result.run_dir), best_top1=result.best_top1, best_epoch=result.best_epoch,
-                   skipped_images=result.skipped_images, last=result.history[-1] if result.history else None)
+    summary = dict(
+        run_dir=str(result.run_dir),
+        best_top1=result.best_top1,
+        best_epoch=result.best_epoch,
+        skipped_images=result.skipped_images,
+        last=result.history[-1] if result.history else None,
+    )
     import torch.distributed as dist
 
     if dist.is_initialized():

@@ -35,9 +35,16 @@ def run(args: argparse.Namespace) -> int:
     from ..train.evaluate import validate
 
     res = validate(
-        args.model, args.data, split=args.split or None, checkpoint_path=args.checkpoint,
-        pretrained=args.pretrained, batch_size=args.batch_size, num_workers=args.num_workers, amp=args.amp,
-        device=args.device, img_size=args.img_size,
+        args.model,
+        args.data,
+        split=args.split or None,
+        checkpoint_path=args.checkpoint,
+        pretrained=args.pretrained,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        amp=args.amp,
+        device=args.device,
+        img_size=args.img_size,
     )
     out = dict(model=args.model, **res.to_dict())
     fmt = "json" if args.json else args.output
@@ -48,8 +55,10 @@ def run(args: argparse.Namespace) -> int:
     elif fmt == "csv":
         _csv(out, sys.stdout)
     else:
-        print(f"{args.model}: top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  "
-              f"{res.num_images} images  {res.img_per_sec:.1f} img/s")
+        print(
+            f"{args.model}: top-1 {res.top1:.2f}%  top-5 {res.top5:.2f}%  loss {res.loss:.4f}  "
+            f"{res.num_images} images  {res.img_per_sec:.1f} img/s"
+        )
         if res.skipped:
             print(f"skipped unreadable images: {res.skipped}")
         width = max((len(c) for c in res.per_class), default=5)
@@ -62,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
 def _csv(out: dict, f) -> None:
     w = csv.writer(f)
     w.writerow(["model", "class", "top1", "top5", "loss", "num_images", "img_per_sec"])
-    w.writerow([out["model"], "(all)", out["top1"], out["top5"], out["loss"], out["num_images"], out["img_per_sec"]])
+    w.writerow(
+        [out["model"], "(all)", out["top1"], out["top5"], out["loss"], out["num_images"], out["img_per_sec"]]
+    )
     for c, acc in out["per_class"].items():
         w.writerow([out["model"], c, acc, "", "", "", ""])
 

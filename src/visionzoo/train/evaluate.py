@@ -112,8 +112,12 @@ def evaluate(
         top = logits.topk(k, dim=1).indices
         hit = top.eq(targets.unsqueeze(1))
         sums += torch.tensor(
-            [hit[:, 0].sum().item(), hit.any(1).sum().item(),
-             F.cross_entropy(logits, targets, reduction="sum").item(), targets.numel()],
+            [
+                hit[:, 0].sum().item(),
+                hit.any(1).sum().item(),
+                F.cross_entropy(logits, targets, reduction="sum").item(),
+                targets.numel(),
+            ],
             dtype=torch.float64,
         )
         if n_cls is None:
@@ -175,8 +179,9 @@ def validate(
         from .distributed import ShardedSampler
 
         sampler = ShardedSampler(len(dataset), dist_info.rank, dist_info.world_size, shuffle=False)
-    loader = create_loader(dataset, batch_size=batch_size, is_training=False, num_workers=num_workers,
-                           sampler=sampler)
+    loader = create_loader(
+        dataset, batch_size=batch_size, is_training=False, num_workers=num_workers, sampler=sampler
+    )
     classes = list(dataset.classes)
     head = head_indices_for(classes, model)
     if head is None and len(classes) != model.num_classes:

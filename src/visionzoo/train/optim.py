@@ -30,7 +30,9 @@ def _layer_ids(model: nn.Module) -> tuple[dict[str, int], int]:
         for pattern, suffix in rules:
             m = pattern.match(name)
             if m:
-                nums = tuple(float(g) for g in m.groups() if g is not None and g.replace(".", "", 1).isdigit())
+                nums = tuple(
+                    float(g) for g in m.groups() if g is not None and g.replace(".", "", 1).isdigit()
+                )
                 keys[name] = (1, *nums, *(suffix or ()))
                 break
         else:

@@ -1,7 +1,7 @@
 """Fine-tuning loop behind `visionzoo train`: one process, or many under torchrun (DDP).
 
-    from visionzoo.train import TrainConfig, train
-    result = train(TrainConfig(model="resnet18", data="path/to/folder", num_classes=10, epochs=5))
+from visionzoo.train import TrainConfig, train
+result = train(TrainConfig(model="resnet18", data="path/to/folder", num_classes=10, epochs=5))
 """
 
 from __future__ import annotations
@@ -191,14 +191,25 @@ class Trainer:
         if cfg.img_size:
             self.data_cfg["input_size"] = (self.data_cfg["input_size"][0], cfg.img_size, cfg.img_size)
         eval_tf = create_transform(**self.data_cfg, is_training=False)
-        train_tf = eval_tf if cfg.no_aug else create_transform(
-            **self.data_cfg, is_training=True, hflip=cfg.hflip, scale=tuple(cfg.scale),
-            color_jitter=cfg.color_jitter, auto_augment=cfg.auto_augment, re_prob=cfg.re_prob,
+        train_tf = (
+            eval_tf
+            if cfg.no_aug
+            else create_transform(
+                **self.data_cfg,
+                is_training=True,
+                hflip=cfg.hflip,
+                scale=tuple(cfg.scale),
+                color_jitter=cfg.color_jitter,
+                auto_augment=cfg.auto_augment,
+                re_prob=cfg.re_prob,
+            )
         )
         self.train_set = create_dataset(str(root), split=cfg.train_split, transform=train_tf)
         self.classes = list(self.train_set.classes)
         if len(self.classes) < 2:
-            raise ValueError(f"training needs at least 2 classes; {root} has {len(self.classes)}: {self.classes}")
+            raise ValueError(
+                f"training needs at least 2 classes; {root} has {len(self.classes)}: {self.classes}"
+            )
         if cfg.num_classes is not None and cfg.num_classes != len(self.classes):
             raise ValueError(
                 f"--num-classes {cfg.num_classes} does not match the {len(self.classes)} class folders "
@@ -223,18 +234,32 @@ class Trainer:
                 "lower --batch-size"
             )
         self.train_sampler = ShardedSampler(
-            len(self.train_set), self.dist.rank, self.dist.world_size, shuffle=True, seed=cfg.seed,
-            drop_last=True, batch_size=cfg.batch_size,
+            len(self.train_set),
+            self.dist.rank,
+            self.dist.world_size,
+            shuffle=True,
+            seed=cfg.seed,
+            drop_last=True,
+            batch_size=cfg.batch_size,
         )
         self.train_loader = create_loader(
-            self.train_set, batch_size=cfg.batch_size, is_training=True, num_workers=cfg.num_workers,
-            sampler=self.train_sampler, drop_last=True,
+            self.train_set,
+            batch_size=cfg.batch_size,
+            is_training=True,
+            num_workers=cfg.num_workers,
+            sampler=self.train_sampler,
+            drop_last=True,
         )
         self.val_loader = None
         if self.val_set is not None:
-            val_sampler = ShardedSampler(len(self.val_set), self.dist.rank, self.dist.world_size, shuffle=False)
+            val_sampler = ShardedSampler(
+                len(self.val_set), self.dist.rank, self.dist.world_size, shuffle=False
+            )
             self.val_loader = create_loader(
-                self.val_set, batch_size=cfg.batch_size, is_training=False, num_workers=cfg.num_workers,
+                self.val_set,
+                batch_size=cfg.batch_size,
+                is_training=False,
+                num_workers=cfg.num_workers,
                 sampler=val_sampler,
             )
 
@@ -252,7 +277,9 @@ class Trainer:
             # loaded like pretrained weights, so a head of another size is replaced rather than refused
             kwargs["pretrained_cfg_overlay"] = dict(file=str(cfg.init_checkpoint))
         model = create_model(
-            cfg.model, pretrained=cfg.pretrained or bool(cfg.init_checkpoint), num_classes=self.num_classes,
+            cfg.model,
+            pretrained=cfg.pretrained or bool(cfg.init_checkpoint),
+            num_classes=self.num_classes,
             **kwargs,
         )
         model.pretrained_cfg = model.pretrained_cfg.replace(
@@ -276,7 +303,9 @@ class Trainer:
         if cfg.ema_decay:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-            self.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+            self.ema = AveragedModel(
+                model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True
+            )
 
     def _build_optim(self) -> None:
         cfg = self.cfg
@@ -291,9 +320,7 @@ class Trainer:
         warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
         factor = warmup_cosine(total, warmup, cfg.min_lr_ratio)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
-        self.mixup = MixupCutmix(
-            self.num_classes, cfg.mixup, cfg.cutmix, label_smoothing=cfg.label_smoothing
-        )
+        self.mixup = MixupCutmix(self.num_classes, cfg.mixup, cfg.cutmix, label_smoothing=cfg.label_smoothing)
         use_scaler = cfg.amp == "fp16" and self.dist.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
@@ -343,7 +370,9 @@ class Trainer:
         if is_best:
             best_model = self.ema.module if self.ema is not None and self._ema_is_best else self.model
             atomic_save(
-                dict(state_dict=best_model.state_dict(), arch=self.cfg.model, classes=self.classes, epoch=epoch),
+                dict(
+                    state_dict=best_model.state_dict(), arch=self.cfg.model, classes=self.classes, epoch=epoch
+                ),
                 self.run_dir / BEST,
             )
             save_pretrained(best_model, self.run_dir)
@@ -425,8 +454,16 @@ class Trainer:
         cfg = self.cfg
         if self.dist.is_main:
             _atomic_write_text(
-                json.dumps(dict(dataclasses.asdict(cfg), classes=self.classes, data_config=self.data_cfg,
-                                world_size=self.dist.world_size), indent=2, default=str),
+                json.dumps(
+                    dict(
+                        dataclasses.asdict(cfg),
+                        classes=self.classes,
+                        data_config=self.data_cfg,
+                        world_size=self.dist.world_size,
+                    ),
+                    indent=2,
+                    default=str,
+                ),
                 self.run_dir / "train_config.json",
             )
         writer = None
@@ -463,11 +500,14 @@ class Trainer:
                     if k != "epoch" and isinstance(v, (int, float)):
                         writer.add_scalar(k, v, epoch)
             if self.dist.is_main:
-                _logger.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)})
+                _logger.info(
+                    "epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if isinstance(v, float)}
+                )
         if writer is not None:
             writer.close()
-        return TrainResult(self.run_dir, self.best_top1, self.best_epoch, self.history,
-                           self.train_loader.num_skipped)
+        return TrainResult(
+            self.run_dir, self.best_top1, self.best_epoch, self.history, self.train_loader.num_skipped
+        )
 
 
 def train(cfg: TrainConfig | None = None, **kwargs: Any) -> TrainResult:
