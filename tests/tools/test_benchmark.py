@@ -1,4 +1,7 @@
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -29,8 +32,16 @@ def test_benchmark_inference_structure():
 
 
 def test_benchmark_cpu_peak_memory_sees_activations():
-    # 64 x 8 x 128 x 128 float32 stem output alone is 32 MiB; warm-up allocations count too
-    r = benchmark_model(CNN_NAME, batch_size=64, img_size=256, num_warmup=1, num_iters=1)
+    # 64 x 8 x 128 x 128 float32 stem output alone is 32 MiB; warm-up allocations count too.
+    # A fresh process: in a long-lived one, freed memory is reused and the resident peak need not grow.
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(root)!r}); import tests.tools.tiny_models as t; "
+        "from visionzoo.tools.benchmark import benchmark_model; "
+        "print(json.dumps(benchmark_model(t.CNN_NAME, batch_size=64, img_size=256, num_warmup=1, num_iters=1)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["input_size"] == [3, 256, 256]
     assert r["peak_memory_above_start_mb"] > 16
 
