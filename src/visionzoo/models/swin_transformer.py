@@ -141,15 +141,17 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, nw, n, _ = x.shape  # [B, nW, N, C]
-        qkv = self.qkv(x).view(b, nw, n, 3, self.num_heads, self.head_dim)
-        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)  # each [B, nW, heads, N, hd]
-        bias = self.relative_bias()  # [heads, N, N]
+        # windows folded into the batch: SDPA's fast CPU/GPU kernels (and ONNX) take 4-D inputs
+        qkv = self.qkv(x).view(b * nw, n, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B*nW, heads, N, hd]
+        bias = self.relative_bias().unsqueeze(0)  # [1, heads, N, N]
         if mask is not None:
             bias = bias + mask.unsqueeze(1)  # [nW, heads, N, N]
+            bias = bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, self.num_heads, n, n)
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0
-        )  # [B, nW, heads, N, hd]
-        out = out.transpose(2, 3).reshape(b, nw, n, self.num_heads * self.head_dim)
+        )  # [B*nW, heads, N, hd]
+        out = out.transpose(1, 2).reshape(b, nw, n, self.num_heads * self.head_dim)
         return self.proj_drop(self.proj(out))
 
 
