@@ -6,6 +6,7 @@ Run with the test extra installed:  python scripts/gen_pretrained_tables.py
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import pprint
 from pathlib import Path
@@ -163,6 +164,36 @@ KEEP = (
 )
 
 
+# Published ImageNet-1k top-1 (%), taken from timm's results/results-imagenet.csv (columns model,img_size,top1),
+# only the rows for the archs/tags of these tables.
+TOP1_CSV = Path(__file__).resolve().parent / "imagenet_top1.csv"
+
+
+def load_top1(path: Path = TOP1_CSV) -> dict[str, dict[int, float]]:
+    """'arch.tag' -> {img_size: top1}, in file order."""
+    out: dict[str, dict[int, float]] = {}
+    if not path.exists():
+        return out
+    with path.open(newline="") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["model"], {})[int(row["img_size"])] = float(row["top1"])
+    return out
+
+
+def pick_top1(cfg: dict, by_size: dict[int, float] | None) -> float | None:
+    """The top-1 measured at the cfg's test size, else its input size, else the first row."""
+    if not by_size or cfg.get("num_classes", PretrainedCfg.num_classes) != 1000:
+        return None
+    for key in ("test_input_size", "input_size"):
+        size = cfg.get(key)
+        if size is not None and size[-1] in by_size:
+            return by_size[size[-1]]
+    default = PretrainedCfg.input_size[-1]
+    if cfg.get("input_size") is None and default in by_size:
+        return by_size[default]
+    return next(iter(by_size.values()))
+
+
 def _tuple(v):
     return tuple(v) if isinstance(v, list) else v
 
@@ -187,6 +218,7 @@ def cfg_kwargs(arch: str, tag: str) -> dict:
 
 def main() -> None:
     out_dir = Path(__file__).resolve().parents[1] / "src/visionzoo/weights/cfgs"
+    top1 = load_top1()
     for family, (module, archs) in FAMILIES.items():
         cfgs: dict[str, dict] = {}
         for arch in archs:
@@ -194,7 +226,11 @@ def main() -> None:
             for full in tags:
                 tag = full.split(".", 1)[1] if "." in full else ""
                 name = f"{arch}.{tag}" if tag else arch
-                cfgs[name] = {**cfg_kwargs(arch, tag), **OVERRIDES.get(name, {})}
+                kwargs = cfg_kwargs(arch, tag)
+                acc = pick_top1(kwargs, top1.get(name))
+                if acc is not None:
+                    kwargs["top1"] = acc
+                cfgs[name] = {**kwargs, **OVERRIDES.get(name, {})}
         aliases = {
             old: new
             for old, new in timm_registry._deprecated_models.items()

@@ -15,6 +15,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.008,
     },
     "convnext_femto.d1_in1k": {
         "hf_hub_id": "timm/convnext_femto.d1_in1k",
@@ -25,6 +26,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.716,
     },
     "convnext_pico.d1_in1k": {
         "hf_hub_id": "timm/convnext_pico.d1_in1k",
@@ -35,6 +37,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 80.414,
     },
     "convnext_nano.in12k_ft_in1k": {
         "hf_hub_id": "timm/convnext_nano.in12k_ft_in1k",
@@ -46,6 +49,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.862,
     },
     "convnext_nano.d1h_in1k": {
         "hf_hub_id": "timm/convnext_nano.d1h_in1k",
@@ -57,6 +61,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.482,
     },
     "convnext_nano.r384_in12k_ft_in1k": {
         "hf_hub_id": "timm/convnext_nano.r384_in12k_ft_in1k",
@@ -113,6 +118,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 84.45,
     },
     "convnext_tiny.in12k_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_tiny.in12k_ft_in1k_384",
@@ -124,6 +130,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 85.122,
     },
     "convnext_tiny.in12k": {
         "hf_hub_id": "timm/convnext_tiny.in12k",
@@ -145,6 +152,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.898,
     },
     "convnext_tiny.fb_in1k": {
         "hf_hub_id": "timm/convnext_tiny.fb_in1k",
@@ -155,6 +163,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.698,
     },
     "convnext_tiny.fb_in22k_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_tiny.fb_in22k_ft_in1k_384",
@@ -166,6 +175,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 84.088,
     },
     "convnext_tiny.fb_in22k": {
         "hf_hub_id": "timm/convnext_tiny.fb_in22k",
@@ -210,6 +220,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 85.33,
     },
     "convnext_small.in12k_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_small.in12k_ft_in1k_384",
@@ -221,6 +232,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 86.182,
     },
     "convnext_small.in12k": {
         "hf_hub_id": "timm/convnext_small.in12k",
@@ -242,6 +254,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 85.262,
     },
     "convnext_small.fb_in1k": {
         "hf_hub_id": "timm/convnext_small.fb_in1k",
@@ -252,6 +265,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.7,
     },
     "convnext_small.fb_in22k_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_small.fb_in22k_ft_in1k_384",
@@ -263,6 +277,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 85.778,
     },
     "convnext_small.fb_in22k": {
         "hf_hub_id": "timm/convnext_small.fb_in22k",
@@ -306,6 +321,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 86.274,
     },
     "convnext_base.fb_in1k": {
         "hf_hub_id": "timm/convnext_base.fb_in1k",
@@ -316,6 +332,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 84.428,
     },
     "convnext_base.fb_in22k_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_base.fb_in22k_ft_in1k_384",
@@ -327,6 +344,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 86.796,
     },
     "convnext_base.fb_in22k": {
         "hf_hub_id": "timm/convnext_base.fb_in22k",
@@ -349,6 +367,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 86.37,
     },
     "convnext_base.clip_laion2b_augreg_ft_in12k_in1k_384": {
         "hf_hub_id": "timm/convnext_base.clip_laion2b_augreg_ft_in12k_in1k_384",
@@ -362,6 +381,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 87.134,
     },
     "convnext_base.clip_laion2b_augreg_ft_in1k": {
         "hf_hub_id": "timm/convnext_base.clip_laion2b_augreg_ft_in1k",
@@ -374,6 +394,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 86.158,
     },
     "convnext_base.clip_laiona_augreg_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_base.clip_laiona_augreg_ft_in1k_384",
@@ -386,6 +407,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 86.502,
     },
     "convnext_base.clip_laion2b_augreg_ft_in12k": {
         "hf_hub_id": "timm/convnext_base.clip_laion2b_augreg_ft_in12k",
@@ -503,6 +525,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 87.026,
     },
     "convnext_large.fb_in1k": {
         "hf_hub_id": "timm/convnext_large.fb_in1k",
@@ -513,6 +536,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 84.846,
     },
     "convnext_large.fb_in22k_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_large.fb_in22k_ft_in1k_384",
@@ -524,6 +548,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 87.472,
     },
     "convnext_large.fb_in22k": {
         "hf_hub_id": "timm/convnext_large.fb_in22k",
@@ -555,6 +580,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 87.33,
     },
     "convnext_xlarge.fb_in22k_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_xlarge.fb_in22k_ft_in1k_384",
@@ -566,6 +592,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.0",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 87.752,
     },
     "convnext_xlarge.fb_in22k": {
         "hf_hub_id": "timm/convnext_xlarge.fb_in22k",

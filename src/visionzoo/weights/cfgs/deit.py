@@ -13,6 +13,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 72.172,
     },
     "deit_small_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit_small_patch16_224.fb_in1k",
@@ -21,6 +22,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 79.844,
     },
     "deit_base_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit_base_patch16_224.fb_in1k",
@@ -29,6 +31,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 81.992,
     },
     "deit_base_patch16_384.fb_in1k": {
         "hf_hub_id": "timm/deit_base_patch16_384.fb_in1k",
@@ -38,6 +41,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 83.106,
     },
     "deit_tiny_distilled_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit_tiny_distilled_patch16_224.fb_in1k",
@@ -47,6 +51,7 @@ CFGS: dict[str, dict] = {
         "classifier": ("head", "head_dist"),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 74.5,
     },
     "deit_small_distilled_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit_small_distilled_patch16_224.fb_in1k",
@@ -56,6 +61,7 @@ CFGS: dict[str, dict] = {
         "classifier": ("head", "head_dist"),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 81.218,
     },
     "deit_base_distilled_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit_base_distilled_patch16_224.fb_in1k",
@@ -65,6 +71,7 @@ CFGS: dict[str, dict] = {
         "classifier": ("head", "head_dist"),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 83.386,
     },
     "deit_base_distilled_patch16_384.fb_in1k": {
         "hf_hub_id": "timm/deit_base_distilled_patch16_384.fb_in1k",
@@ -75,6 +82,7 @@ CFGS: dict[str, dict] = {
         "classifier": ("head", "head_dist"),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 85.426,
     },
 }
 

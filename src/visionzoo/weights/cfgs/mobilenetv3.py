@@ -13,6 +13,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.766,
     },
     "mobilenetv3_large_100.ra4_e3600_r224_in1k": {
         "hf_hub_id": "timm/mobilenetv3_large_100.ra4_e3600_r224_in1k",
@@ -39,6 +40,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2104.10972v4",
         "origin_url": "https://github.com/Alibaba-MIIL/ImageNet21K",
+        "top1": 77.918,
     },
     "mobilenetv3_large_100.miil_in21k": {
         "hf_hub_id": "timm/mobilenetv3_large_100.miil_in21k",
@@ -62,6 +64,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 67.656,
     },
     "mobilenetv3_large_075.untrained": {
         "interpolation": "bilinear",
@@ -77,6 +80,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 65.234,
     },
     "tf_mobilenetv3_large_100.in1k": {
         "hf_hub_id": "timm/tf_mobilenetv3_large_100.in1k",
@@ -88,6 +92,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.516,
     },
     "tf_mobilenetv3_small_100.in1k": {
         "hf_hub_id": "timm/tf_mobilenetv3_small_100.in1k",
@@ -99,6 +104,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "conv_stem",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 67.918,
     },
 }
 

@@ -14,6 +14,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 68.746,
     },
     "regnetx_004.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_004.pycls_in1k",
@@ -23,6 +24,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 72.398,
     },
     "regnetx_008.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_008.tv2_in1k",
@@ -33,6 +35,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 77.304,
     },
     "regnetx_008.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_008.pycls_in1k",
@@ -42,6 +45,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 75.03,
     },
     "regnetx_016.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_016.tv2_in1k",
@@ -52,6 +56,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 79.436,
     },
     "regnetx_016.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_016.pycls_in1k",
@@ -61,6 +66,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 76.924,
     },
     "regnetx_032.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_032.tv2_in1k",
@@ -71,6 +77,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 80.926,
     },
     "regnetx_032.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_032.pycls_in1k",
@@ -80,6 +87,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 78.168,
     },
     "regnetx_040.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_040.pycls_in1k",
@@ -89,6 +97,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 78.492,
     },
     "regnetx_064.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_064.pycls_in1k",
@@ -98,6 +107,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 79.066,
     },
     "regnetx_080.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_080.tv2_in1k",
@@ -108,6 +118,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 81.538,
     },
     "regnetx_080.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_080.pycls_in1k",
@@ -117,6 +128,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 79.202,
     },
     "regnetx_120.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_120.pycls_in1k",
@@ -126,6 +138,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 79.588,
     },
     "regnetx_160.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_160.tv2_in1k",
@@ -136,6 +149,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.566,
     },
     "regnetx_160.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_160.pycls_in1k",
@@ -145,6 +159,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 79.866,
     },
     "regnetx_320.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_320.tv2_in1k",
@@ -155,6 +170,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.81,
     },
     "regnetx_320.pycls_in1k": {
         "hf_hub_id": "timm/regnetx_320.pycls_in1k",
@@ -164,6 +180,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 80.246,
     },
     "regnety_002.pycls_in1k": {
         "hf_hub_id": "timm/regnety_002.pycls_in1k",
@@ -173,6 +190,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 70.278,
     },
     "regnety_004.tv2_in1k": {
         "hf_hub_id": "timm/regnety_004.tv2_in1k",
@@ -183,6 +201,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 75.598,
     },
     "regnety_004.pycls_in1k": {
         "hf_hub_id": "timm/regnety_004.pycls_in1k",
@@ -192,6 +211,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 74.028,
     },
     "regnety_008.pycls_in1k": {
         "hf_hub_id": "timm/regnety_008.pycls_in1k",
@@ -201,6 +221,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 76.302,
     },
     "regnety_016.tv2_in1k": {
         "hf_hub_id": "timm/regnety_016.tv2_in1k",
@@ -211,6 +232,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 80.668,
     },
     "regnety_016.pycls_in1k": {
         "hf_hub_id": "timm/regnety_016.pycls_in1k",
@@ -220,6 +242,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 77.862,
     },
     "regnety_032.ra_in1k": {
         "hf_hub_id": "timm/regnety_032.ra_in1k",
@@ -231,6 +254,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.728,
     },
     "regnety_032.tv2_in1k": {
         "hf_hub_id": "timm/regnety_032.tv2_in1k",
@@ -241,6 +265,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 81.756,
     },
     "regnety_032.pycls_in1k": {
         "hf_hub_id": "timm/regnety_032.pycls_in1k",
@@ -250,6 +275,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 78.876,
     },
     "regnety_040.ra3_in1k": {
         "hf_hub_id": "timm/regnety_040.ra3_in1k",
@@ -261,6 +287,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.044,
     },
     "regnety_040.pycls_in1k": {
         "hf_hub_id": "timm/regnety_040.pycls_in1k",
@@ -270,6 +297,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 79.232,
     },
     "regnety_064.ra3_in1k": {
         "hf_hub_id": "timm/regnety_064.ra3_in1k",
@@ -281,6 +309,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.72,
     },
     "regnety_064.pycls_in1k": {
         "hf_hub_id": "timm/regnety_064.pycls_in1k",
@@ -290,6 +319,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 79.714,
     },
     "regnety_080.ra3_in1k": {
         "hf_hub_id": "timm/regnety_080.ra3_in1k",
@@ -301,6 +331,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.926,
     },
     "regnety_080.pycls_in1k": {
         "hf_hub_id": "timm/regnety_080.pycls_in1k",
@@ -310,6 +341,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 79.868,
     },
     "regnety_120.sw_in12k_ft_in1k": {
         "hf_hub_id": "timm/regnety_120.sw_in12k_ft_in1k",
@@ -321,6 +353,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 85.4,
     },
     "regnety_120.sw_in12k": {
         "hf_hub_id": "timm/regnety_120.sw_in12k",
@@ -343,6 +376,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 80.386,
     },
     "regnety_160.sw_in12k_ft_in1k": {
         "hf_hub_id": "timm/regnety_160.sw_in12k_ft_in1k",
@@ -354,6 +388,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 85.986,
     },
     "regnety_160.lion_in12k_ft_in1k": {
         "hf_hub_id": "timm/regnety_160.lion_in12k_ft_in1k",
@@ -365,6 +400,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 85.986,
     },
     "regnety_160.sw_in12k": {
         "hf_hub_id": "timm/regnety_160.sw_in12k",
@@ -389,6 +425,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "stem.conv",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.69,
     },
     "regnety_160.tv2_in1k": {
         "hf_hub_id": "timm/regnety_160.tv2_in1k",
@@ -399,6 +436,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.642,
     },
     "regnety_160.swag_ft_in1k": {
         "hf_hub_id": "timm/regnety_160.swag_ft_in1k",
@@ -410,6 +448,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (12, 12),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 86.01,
     },
     "regnety_160.swag_lc_in1k": {
         "hf_hub_id": "timm/regnety_160.swag_lc_in1k",
@@ -420,6 +459,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 83.782,
     },
     "regnety_160.pycls_in1k": {
         "hf_hub_id": "timm/regnety_160.pycls_in1k",
@@ -429,6 +469,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 80.298,
     },
     "regnety_320.tv2_in1k": {
         "hf_hub_id": "timm/regnety_320.tv2_in1k",
@@ -439,6 +480,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 83.162,
     },
     "regnety_320.swag_ft_in1k": {
         "hf_hub_id": "timm/regnety_320.swag_ft_in1k",
@@ -450,6 +492,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (12, 12),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 86.836,
     },
     "regnety_320.swag_lc_in1k": {
         "hf_hub_id": "timm/regnety_320.swag_lc_in1k",
@@ -460,6 +503,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 84.546,
     },
     "regnety_320.seer_ft_in1k": {
         "hf_hub_id": "timm/regnety_320.seer_ft_in1k",
@@ -471,6 +515,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (12, 12),
         "license": "seer-license",
         "origin_url": "https://github.com/facebookresearch/vissl",
+        "top1": 83.334,
     },
     "regnety_320.seer": {
         "hf_hub_id": "timm/regnety_320.seer",
@@ -492,6 +537,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 80.808,
     },
 }
 

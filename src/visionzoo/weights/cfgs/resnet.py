@@ -17,6 +17,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 73.158,
     },
     "resnet18.a2_in1k": {
         "hf_hub_id": "timm/resnet18.a2_in1k",
@@ -29,6 +30,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 72.372,
     },
     "resnet18.a3_in1k": {
         "hf_hub_id": "timm/resnet18.a3_in1k",
@@ -42,6 +44,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 68.254,
     },
     "resnet18.tv_in1k": {
         "hf_hub_id": "timm/resnet18.tv_in1k",
@@ -51,6 +54,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 69.76,
     },
     "resnet18.fb_ssl_yfcc100m_ft_in1k": {
         "hf_hub_id": "timm/resnet18.fb_ssl_yfcc100m_ft_in1k",
@@ -60,6 +64,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 72.594,
     },
     "resnet18.fb_swsl_ig1b_ft_in1k": {
         "hf_hub_id": "timm/resnet18.fb_swsl_ig1b_ft_in1k",
@@ -69,6 +74,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 73.282,
     },
     "resnet18.gluon_in1k": {
         "hf_hub_id": "timm/resnet18.gluon_in1k",
@@ -77,6 +83,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 70.838,
     },
     "resnet26.bt_in1k": {
         "hf_hub_id": "timm/resnet26.bt_in1k",
@@ -87,6 +94,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 76.366,
     },
     "resnet34.a1_in1k": {
         "hf_hub_id": "timm/resnet34.a1_in1k",
@@ -99,6 +107,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 77.918,
     },
     "resnet34.a2_in1k": {
         "hf_hub_id": "timm/resnet34.a2_in1k",
@@ -111,6 +120,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 77.158,
     },
     "resnet34.a3_in1k": {
         "hf_hub_id": "timm/resnet34.a3_in1k",
@@ -124,6 +134,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 72.97,
     },
     "resnet34.bt_in1k": {
         "hf_hub_id": "timm/resnet34.bt_in1k",
@@ -134,6 +145,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 76.48,
     },
     "resnet34.ra4_e3600_r224_in1k": {
         "hf_hub_id": "timm/resnet34.ra4_e3600_r224_in1k",
@@ -165,6 +177,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 74.578,
     },
     "resnet50.a1_in1k": {
         "hf_hub_id": "timm/resnet50.a1_in1k",
@@ -177,6 +190,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.214,
     },
     "resnet50.a1h_in1k": {
         "hf_hub_id": "timm/resnet50.a1h_in1k",
@@ -190,6 +204,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.676,
     },
     "resnet50.a2_in1k": {
         "hf_hub_id": "timm/resnet50.a2_in1k",
@@ -202,6 +217,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.772,
     },
     "resnet50.a3_in1k": {
         "hf_hub_id": "timm/resnet50.a3_in1k",
@@ -215,6 +231,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 78.048,
     },
     "resnet50.b1k_in1k": {
         "hf_hub_id": "timm/resnet50.b1k_in1k",
@@ -227,6 +244,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.706,
     },
     "resnet50.b2k_in1k": {
         "hf_hub_id": "timm/resnet50.b2k_in1k",
@@ -239,6 +257,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.454,
     },
     "resnet50.c1_in1k": {
         "hf_hub_id": "timm/resnet50.c1_in1k",
@@ -251,6 +270,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.912,
     },
     "resnet50.c2_in1k": {
         "hf_hub_id": "timm/resnet50.c2_in1k",
@@ -263,6 +283,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.87,
     },
     "resnet50.d_in1k": {
         "hf_hub_id": "timm/resnet50.d_in1k",
@@ -275,6 +296,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.972,
     },
     "resnet50.ram_in1k": {
         "hf_hub_id": "timm/resnet50.ram_in1k",
@@ -285,6 +307,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 79.976,
     },
     "resnet50.am_in1k": {
         "hf_hub_id": "timm/resnet50.am_in1k",
@@ -292,6 +315,7 @@ CFGS: dict[str, dict] = {
         "classifier": "fc",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.998,
     },
     "resnet50.ra_in1k": {
         "hf_hub_id": "timm/resnet50.ra_in1k",
@@ -302,6 +326,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 79.836,
     },
     "resnet50.bt_in1k": {
         "hf_hub_id": "timm/resnet50.bt_in1k",
@@ -312,6 +337,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 79.64,
     },
     "resnet50.tv_in1k": {
         "hf_hub_id": "timm/resnet50.tv_in1k",
@@ -321,6 +347,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 76.13,
     },
     "resnet50.tv2_in1k": {
         "hf_hub_id": "timm/resnet50.tv2_in1k",
@@ -333,6 +360,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 80.85,
     },
     "resnet50.bamboo": {
         "hf_hub_id": "timm/resnet50.bamboo",
@@ -353,6 +381,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 79.234,
     },
     "resnet50.fb_swsl_ig1b_ft_in1k": {
         "hf_hub_id": "timm/resnet50.fb_swsl_ig1b_ft_in1k",
@@ -362,6 +391,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 81.182,
     },
     "resnet50.gluon_in1k": {
         "hf_hub_id": "timm/resnet50.gluon_in1k",
@@ -370,6 +400,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 77.58,
     },
     "resnet101.a1h_in1k": {
         "hf_hub_id": "timm/resnet101.a1h_in1k",
@@ -382,6 +413,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.778,
     },
     "resnet101.a1_in1k": {
         "hf_hub_id": "timm/resnet101.a1_in1k",
@@ -394,6 +426,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.322,
     },
     "resnet101.a2_in1k": {
         "hf_hub_id": "timm/resnet101.a2_in1k",
@@ -406,6 +439,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.236,
     },
     "resnet101.a3_in1k": {
         "hf_hub_id": "timm/resnet101.a3_in1k",
@@ -419,6 +453,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 79.814,
     },
     "resnet101.tv_in1k": {
         "hf_hub_id": "timm/resnet101.tv_in1k",
@@ -428,6 +463,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 77.376,
     },
     "resnet101.tv2_in1k": {
         "hf_hub_id": "timm/resnet101.tv2_in1k",
@@ -440,6 +476,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 81.89,
     },
     "resnet101.gluon_in1k": {
         "hf_hub_id": "timm/resnet101.gluon_in1k",
@@ -448,6 +485,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 79.31,
     },
     "resnet152.a1h_in1k": {
         "hf_hub_id": "timm/resnet152.a1h_in1k",
@@ -460,6 +498,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 83.45,
     },
     "resnet152.a1_in1k": {
         "hf_hub_id": "timm/resnet152.a1_in1k",
@@ -472,6 +511,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.732,
     },
     "resnet152.a2_in1k": {
         "hf_hub_id": "timm/resnet152.a2_in1k",
@@ -484,6 +524,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.608,
     },
     "resnet152.a3_in1k": {
         "hf_hub_id": "timm/resnet152.a3_in1k",
@@ -497,6 +538,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.546,
     },
     "resnet152.tv_in1k": {
         "hf_hub_id": "timm/resnet152.tv_in1k",
@@ -506,6 +548,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 78.322,
     },
     "resnet152.tv2_in1k": {
         "hf_hub_id": "timm/resnet152.tv2_in1k",
@@ -518,6 +561,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.288,
     },
     "resnet152.gluon_in1k": {
         "hf_hub_id": "timm/resnet152.gluon_in1k",
@@ -526,6 +570,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 79.694,
     },
     "resnet18d.ra2_in1k": {
         "hf_hub_id": "timm/resnet18d.ra2_in1k",
@@ -537,6 +582,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 73.794,
     },
     "resnet18d.ra4_e3600_r224_in1k": {
         "hf_hub_id": "timm/resnet18d.ra4_e3600_r224_in1k",
@@ -563,6 +609,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 77.408,
     },
     "resnet34d.ra2_in1k": {
         "hf_hub_id": "timm/resnet34d.ra2_in1k",
@@ -574,6 +621,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 78.436,
     },
     "resnet50d.ra2_in1k": {
         "hf_hub_id": "timm/resnet50d.ra2_in1k",
@@ -585,6 +633,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.356,
     },
     "resnet50d.ra4_e3600_r224_in1k": {
         "hf_hub_id": "timm/resnet50d.ra4_e3600_r224_in1k",
@@ -613,6 +662,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.45,
     },
     "resnet50d.a2_in1k": {
         "hf_hub_id": "timm/resnet50d.a2_in1k",
@@ -626,6 +676,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.164,
     },
     "resnet50d.a3_in1k": {
         "hf_hub_id": "timm/resnet50d.a3_in1k",
@@ -640,6 +691,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 78.722,
     },
     "resnet50d.gluon_in1k": {
         "hf_hub_id": "timm/resnet50d.gluon_in1k",
@@ -649,6 +701,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 79.078,
     },
     "resnet101d.ra2_in1k": {
         "hf_hub_id": "timm/resnet101d.ra2_in1k",
@@ -662,6 +715,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (8, 8),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 83.016,
     },
     "resnet101d.gluon_in1k": {
         "hf_hub_id": "timm/resnet101d.gluon_in1k",
@@ -671,6 +725,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 80.426,
     },
     "resnet152d.ra2_in1k": {
         "hf_hub_id": "timm/resnet152d.ra2_in1k",
@@ -684,6 +739,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (8, 8),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 83.684,
     },
     "resnet152d.gluon_in1k": {
         "hf_hub_id": "timm/resnet152d.gluon_in1k",
@@ -693,6 +749,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 80.476,
     },
     "wide_resnet50_2.racm_in1k": {
         "hf_hub_id": "timm/wide_resnet50_2.racm_in1k",
@@ -703,6 +760,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.28,
     },
     "wide_resnet50_2.tv_in1k": {
         "hf_hub_id": "timm/wide_resnet50_2.tv_in1k",
@@ -712,6 +770,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 78.48,
     },
     "wide_resnet50_2.tv2_in1k": {
         "hf_hub_id": "timm/wide_resnet50_2.tv2_in1k",
@@ -724,6 +783,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 81.606,
     },
     "wide_resnet101_2.tv_in1k": {
         "hf_hub_id": "timm/wide_resnet101_2.tv_in1k",
@@ -733,6 +793,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 78.838,
     },
     "wide_resnet101_2.tv2_in1k": {
         "hf_hub_id": "timm/wide_resnet101_2.tv2_in1k",
@@ -745,6 +806,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.498,
     },
     "resnext50_32x4d.a1h_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.a1h_in1k",
@@ -757,6 +819,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.014,
     },
     "resnext50_32x4d.a1_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.a1_in1k",
@@ -769,6 +832,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.466,
     },
     "resnext50_32x4d.a2_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.a2_in1k",
@@ -781,6 +845,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.304,
     },
     "resnext50_32x4d.a3_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.a3_in1k",
@@ -794,6 +859,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 79.268,
     },
     "resnext50_32x4d.ra_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.ra_in1k",
@@ -804,6 +870,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.698,
     },
     "resnext50_32x4d.tv_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.tv_in1k",
@@ -813,6 +880,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 77.618,
     },
     "resnext50_32x4d.tv2_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.tv2_in1k",
@@ -825,6 +893,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 81.182,
     },
     "resnext50_32x4d.fb_ssl_yfcc100m_ft_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.fb_ssl_yfcc100m_ft_in1k",
@@ -834,6 +903,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 80.338,
     },
     "resnext50_32x4d.fb_swsl_ig1b_ft_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.fb_swsl_ig1b_ft_in1k",
@@ -843,6 +913,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 82.174,
     },
     "resnext50_32x4d.gluon_in1k": {
         "hf_hub_id": "timm/resnext50_32x4d.gluon_in1k",
@@ -851,6 +922,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 79.36,
     },
     "resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k",
@@ -860,6 +932,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 80.924,
     },
     "resnext101_32x4d.untrained": {
         "test_input_size": (3, 288, 288),
@@ -877,6 +950,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 83.232,
     },
     "resnext101_32x4d.gluon_in1k": {
         "hf_hub_id": "timm/resnext101_32x4d.gluon_in1k",
@@ -885,6 +959,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 80.34,
     },
     "resnext101_32x8d.tv_in1k": {
         "hf_hub_id": "timm/resnext101_32x8d.tv_in1k",
@@ -894,6 +969,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 79.31,
     },
     "resnext101_32x8d.tv2_in1k": {
         "hf_hub_id": "timm/resnext101_32x8d.tv2_in1k",
@@ -906,6 +982,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.832,
     },
     "resnext101_32x8d.fb_wsl_ig1b_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x8d.fb_wsl_ig1b_ft_in1k",
@@ -915,6 +992,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/WSL-Images",
+        "top1": 82.698,
     },
     "resnext101_32x8d.fb_ssl_yfcc100m_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x8d.fb_ssl_yfcc100m_ft_in1k",
@@ -924,6 +1002,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 81.606,
     },
     "resnext101_32x8d.fb_swsl_ig1b_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x8d.fb_swsl_ig1b_ft_in1k",
@@ -933,6 +1012,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 84.302,
     },
     "resnext101_64x4d.c1_in1k": {
         "hf_hub_id": "timm/resnext101_64x4d.c1_in1k",
@@ -945,6 +1025,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 83.156,
     },
     "resnext101_64x4d.tv_in1k": {
         "hf_hub_id": "timm/resnext101_64x4d.tv_in1k",
@@ -954,6 +1035,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.992,
     },
     "resnext101_64x4d.gluon_in1k": {
         "hf_hub_id": "timm/resnext101_64x4d.gluon_in1k",
@@ -962,6 +1044,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 80.6,
     },
 }
 

@@ -15,6 +15,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 81.376,
     },
     "swin_tiny_patch4_window7_224.ms_in22k_ft_in1k": {
         "hf_hub_id": "timm/swin_tiny_patch4_window7_224.ms_in22k_ft_in1k",
@@ -25,6 +26,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 80.968,
     },
     "swin_tiny_patch4_window7_224.ms_in22k": {
         "hf_hub_id": "timm/swin_tiny_patch4_window7_224.ms_in22k",
@@ -47,6 +49,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 83.298,
     },
     "swin_small_patch4_window7_224.ms_in1k": {
         "hf_hub_id": "timm/swin_small_patch4_window7_224.ms_in1k",
@@ -57,6 +60,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 83.208,
     },
     "swin_small_patch4_window7_224.ms_in22k": {
         "hf_hub_id": "timm/swin_small_patch4_window7_224.ms_in22k",
@@ -79,6 +83,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 85.272,
     },
     "swin_base_patch4_window7_224.ms_in1k": {
         "hf_hub_id": "timm/swin_base_patch4_window7_224.ms_in1k",
@@ -89,6 +94,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 83.606,
     },
     "swin_base_patch4_window7_224.ms_in22k": {
         "hf_hub_id": "timm/swin_base_patch4_window7_224.ms_in22k",
@@ -111,6 +117,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 86.312,
     },
     "swin_large_patch4_window7_224.ms_in22k": {
         "hf_hub_id": "timm/swin_large_patch4_window7_224.ms_in22k",
@@ -134,6 +141,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (12, 12),
         "license": "mit",
+        "top1": 86.438,
     },
     "swin_base_patch4_window12_384.ms_in1k": {
         "hf_hub_id": "timm/swin_base_patch4_window12_384.ms_in1k",
@@ -145,6 +153,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (12, 12),
         "license": "mit",
+        "top1": 84.476,
     },
     "swin_base_patch4_window12_384.ms_in22k": {
         "hf_hub_id": "timm/swin_base_patch4_window12_384.ms_in22k",
@@ -169,6 +178,7 @@ CFGS: dict[str, dict] = {
         "first_conv": "patch_embed.proj",
         "pool_size": (12, 12),
         "license": "mit",
+        "top1": 87.132,
     },
     "swin_large_patch4_window12_384.ms_in22k": {
         "hf_hub_id": "timm/swin_large_patch4_window12_384.ms_in22k",

@@ -15,6 +15,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 75.454,
     },
     "vit_tiny_patch16_224.augreg_in21k": {
         "hf_hub_id": "timm/vit_tiny_patch16_224.augreg_in21k",
@@ -38,6 +39,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 78.424,
     },
     "vit_small_patch16_224.augreg_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_small_patch16_224.augreg_in21k_ft_in1k",
@@ -48,6 +50,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 81.384,
     },
     "vit_small_patch16_224.augreg_in1k": {
         "hf_hub_id": "timm/vit_small_patch16_224.augreg_in1k",
@@ -58,6 +61,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 78.846,
     },
     "vit_small_patch16_224.augreg_in21k": {
         "hf_hub_id": "timm/vit_small_patch16_224.augreg_in21k",
@@ -91,6 +95,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 83.802,
     },
     "vit_small_patch16_384.augreg_in1k": {
         "hf_hub_id": "timm/vit_small_patch16_384.augreg_in1k",
@@ -102,6 +107,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 81.116,
     },
     "vit_base_patch16_224.augreg2_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_224.augreg2_in21k_ft_in1k",
@@ -112,6 +118,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 85.096,
     },
     "vit_base_patch16_224.augreg_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_224.augreg_in21k_ft_in1k",
@@ -122,6 +129,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 84.532,
     },
     "vit_base_patch16_224.orig_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_224.orig_in21k_ft_in1k",
@@ -132,6 +140,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 81.786,
     },
     "vit_base_patch16_224.augreg_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_224.augreg_in1k",
@@ -142,6 +151,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 79.154,
     },
     "vit_base_patch16_224.orig_in21k": {
         "hf_hub_id": "timm/vit_base_patch16_224.orig_in21k",
@@ -176,6 +186,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 80.244,
     },
     "vit_base_patch16_224.bamboo": {
         "hf_hub_id": "timm/vit_base_patch16_224.bamboo",
@@ -220,6 +231,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 85.996,
     },
     "vit_base_patch16_384.orig_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_384.orig_in21k_ft_in1k",
@@ -231,6 +243,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 84.2,
     },
     "vit_base_patch16_384.augreg_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_384.augreg_in1k",
@@ -242,6 +255,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 81.102,
     },
     "vit_large_patch16_224.augreg_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_large_patch16_224.augreg_in21k_ft_in1k",
@@ -252,6 +266,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 85.834,
     },
     "vit_large_patch16_224.orig_in21k": {
         "hf_hub_id": "timm/vit_large_patch16_224.orig_in21k",
@@ -297,6 +312,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 87.084,
     },
     "vit_small_patch32_224.augreg_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_small_patch32_224.augreg_in21k_ft_in1k",
@@ -307,6 +323,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 75.994,
     },
     "vit_small_patch32_224.augreg_in21k": {
         "hf_hub_id": "timm/vit_small_patch32_224.augreg_in21k",
@@ -330,6 +347,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 80.486,
     },
     "vit_base_patch32_224.augreg_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch32_224.augreg_in21k_ft_in1k",
@@ -340,6 +358,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 80.716,
     },
     "vit_base_patch32_224.augreg_in1k": {
         "hf_hub_id": "timm/vit_base_patch32_224.augreg_in1k",
@@ -350,6 +369,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 74.894,
     },
     "vit_base_patch32_224.orig_in21k": {
         "hf_hub_id": "timm/vit_base_patch32_224.orig_in21k",
@@ -384,6 +404,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 73.694,
     },
     "vit_base_patch32_384.augreg_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch32_384.augreg_in21k_ft_in1k",
@@ -395,6 +416,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 83.35,
     },
     "vit_base_patch32_384.augreg_in1k": {
         "hf_hub_id": "timm/vit_base_patch32_384.augreg_in1k",
@@ -406,6 +428,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 78.752,
     },
     "vit_base_patch8_224.augreg2_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch8_224.augreg2_in21k_ft_in1k",
@@ -416,6 +439,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 86.218,
     },
     "vit_base_patch8_224.augreg_in21k_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch8_224.augreg_in21k_ft_in1k",
@@ -426,6 +450,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 85.798,
     },
     "vit_base_patch8_224.augreg_in21k": {
         "hf_hub_id": "timm/vit_base_patch8_224.augreg_in21k",
@@ -459,6 +484,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "first_conv": "patch_embed.proj",
         "license": "apache-2.0",
+        "top1": 81.51,
     },
     "vit_huge_patch14_224.orig_in21k": {
         "hf_hub_id": "timm/vit_huge_patch14_224.orig_in21k",
