@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["FeatureInfo", "FeatureModel", "feature_take_indices", "to_output_fmt"]
+__all__ = ["FeatureInfo", "FeatureModel", "collect_intermediates", "feature_take_indices", "to_output_fmt"]
 
 
 def feature_take_indices(
@@ -46,6 +46,28 @@ def to_output_fmt(x: torch.Tensor, output_fmt: str) -> torch.Tensor:
     if output_fmt == "NHWC":
         return x.permute(0, 2, 3, 1)
     raise ValueError(f"output_fmt must be 'NCHW' or 'NHWC', got {output_fmt!r}")
+
+
+def collect_intermediates(
+    x: torch.Tensor,
+    steps: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    take: Sequence[int],
+    output_fmt: str = "NCHW",
+    stop_early: bool = False,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Run `steps` in turn, keeping the output of step i (as `output_fmt`) when i is in `take`.
+
+    The CNN families' `forward_intermediates` are this loop over their stem and stages. With
+    `stop_early`, steps after the last kept one are skipped. Returns the last output and the kept maps.
+    """
+    to_output_fmt(x.new_empty(0, 0, 0, 0), output_fmt)  # validate before computing anything
+    end = max(take) + 1 if stop_early else len(steps)
+    maps: list[torch.Tensor] = []
+    for i, step in enumerate(steps[:end]):
+        x = step(x)
+        if i in take:
+            maps.append(to_output_fmt(x, output_fmt))
+    return x, maps
 
 
 class FeatureInfo:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..features import feature_take_indices, to_output_fmt
+from ..features import collect_intermediates, feature_take_indices
 from ..layers.drop import DropPath
 from ..layers.mlp import Mlp
 from ..layers.norm import LayerNorm2d
@@ -308,20 +308,11 @@ class ConvNeXt(ImageModel):
         intermediates_only: bool = False,
     ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         """Output of each stage (indices 0..3). `norm` has no effect: the stage outputs are not normalised."""
-        take, last = feature_take_indices(len(self.feature_info), indices)
-        to_output_fmt(x.new_empty(0, 0, 0, 0), output_fmt)  # validate before computing anything
-        stages = list(self.stages)
-        if stop_early or intermediates_only:
-            stages = stages[: last + 1]
-        maps: list[torch.Tensor] = []
-        x = self.stem(x)
-        for i, stage in enumerate(stages):
-            x = stage(x)
-            if i in take:
-                maps.append(to_output_fmt(x, output_fmt))
-        if intermediates_only:
-            return maps
-        return self.norm_pre(x), maps
+        take, _ = feature_take_indices(len(self.feature_info), indices)
+        first, *rest = self.stages
+        steps = [lambda t: first(self.stem(t)), *rest]
+        x, maps = collect_intermediates(x, steps, take, output_fmt, stop_early or intermediates_only)
+        return maps if intermediates_only else (self.norm_pre(x), maps)
 
     def prune_intermediate_layers(
         self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..features import feature_take_indices, to_output_fmt
+from ..features import collect_intermediates, feature_take_indices
 from ..layers.drop import DropPath
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SqueezeExcite
@@ -314,22 +314,10 @@ class RegNet(ImageModel):
         intermediates_only: bool = False,
     ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
         """Stem output (index 0) and each stage's output (1..4). `norm` has no effect (no final norm)."""
-        take, last = feature_take_indices(len(self.feature_info), indices)
-        to_output_fmt(x.new_empty(0, 0, 0, 0), output_fmt)  # validate before computing anything
-        maps: list[torch.Tensor] = []
-        x = self.stem(x)
-        if 0 in take:
-            maps.append(to_output_fmt(x, output_fmt))
-        stages = self._stages()
-        if stop_early or intermediates_only:
-            stages = stages[:last]
-        for i, stage in enumerate(stages, start=1):
-            x = stage(x)
-            if i in take:
-                maps.append(to_output_fmt(x, output_fmt))
-        if intermediates_only:
-            return maps
-        return self.final_conv(x), maps
+        take, _ = feature_take_indices(len(self.feature_info), indices)
+        steps = [self.stem, *self._stages()]
+        x, maps = collect_intermediates(x, steps, take, output_fmt, stop_early or intermediates_only)
+        return maps if intermediates_only else (self.final_conv(x), maps)
 
     def prune_intermediate_layers(
         self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True

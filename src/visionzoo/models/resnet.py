@@ -6,6 +6,7 @@ ResNet / ResNeXt / Wide ResNet checkpoints load through `checkpoint_filter`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..features import feature_take_indices, to_output_fmt
+from ..features import collect_intermediates, feature_take_indices
 from ..layers.drop import DropPath
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
@@ -320,23 +321,15 @@ class ResNet(ImageModel):
         `norm` has no effect (ResNets have no final norm). With `stop_early` or `intermediates_only`, stages
         past the last requested map are skipped.
         """
-        take, last = feature_take_indices(len(self.feature_info), indices)
-        to_output_fmt(x.new_empty(0, 0, 0, 0), output_fmt)  # validate the format before computing anything
-        maps: list[torch.Tensor] = []
-        x = self._stem(x)
-        if 0 in take:
-            maps.append(to_output_fmt(x, output_fmt))
-        x = self.maxpool(x)
-        stages = self._stages()
-        if stop_early or intermediates_only:
-            stages = stages[:last]
-        for i, stage in enumerate(stages, start=1):
-            x = self._run_stage(stage, x)
-            if i in take:
-                maps.append(to_output_fmt(x, output_fmt))
-        if intermediates_only:
-            return maps
-        return x, maps
+        take, _ = feature_take_indices(len(self.feature_info), indices)
+        first, *rest = self._stages()
+        steps = [
+            self._stem,
+            lambda t: self._run_stage(first, self.maxpool(t)),
+            *(functools.partial(self._run_stage, stage) for stage in rest),
+        ]
+        x, maps = collect_intermediates(x, steps, take, output_fmt, stop_early or intermediates_only)
+        return maps if intermediates_only else (x, maps)
 
     def prune_intermediate_layers(
         self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
