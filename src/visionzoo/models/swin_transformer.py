@@ -151,7 +151,11 @@ class WindowAttention(nn.Module):
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0
         )  # [B*nW, heads, N, hd]
-        out = out.transpose(1, 2).reshape(b, nw, n, self.num_heads * self.head_dim)
+        out = out.transpose(1, 2)  # [B*nW, N, heads, hd]
+        if torch.compiler.is_exporting():
+            # exporters may lower SDPA to a kernel with another output layout than the traced one
+            out = out.clone(memory_format=torch.contiguous_format)
+        out = out.reshape(b, nw, n, self.num_heads * self.head_dim)
         return self.proj_drop(self.proj(out))
 
 
