@@ -48,6 +48,13 @@ def test_parity(arch):
     check_parity(arch, batch_size=1, **extra)
 
 
+@pytest.mark.parametrize("arch", [a for a in ARCHS[1:] if a not in FULL_DEPTH])
+def test_parity_full_depth_half_size(arch):
+    # every block of the full-depth model, at half the input size to keep it cheap
+    half = visionzoo.get_pretrained_cfg(arch).input_size[-1] // 2
+    check_parity(arch, input_size=(3, half, half), batch_size=1, img_size=half)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_structure_matches_timm(arch):
     with torch.device("meta"):
