@@ -26,3 +26,15 @@ def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
     out = out[0] if isinstance(out, (tuple, list)) else out
     out.float().sum().backward()
     return sum(seen.values())
+
+
+def assert_checkpointing_keeps_gradients(model: nn.Module, x: torch.Tensor) -> None:
+    """Gradients with `set_grad_checkpointing(True)` equal those without it (model in train mode)."""
+    model.train()
+    model(x).square().sum().backward()
+    ref = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    model(x).square().sum().backward()
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, ref[n], atol=1e-5, rtol=1e-4, msg=n)
