@@ -20,8 +20,10 @@ _LAZY = {
     "model_entrypoint": "visionzoo.registry",
     "get_pretrained_cfg": "visionzoo.registry",
     "register_model": "visionzoo.registry",
+    "register_variants": "visionzoo.registry",
     "PretrainedCfg": "visionzoo.weights.cfg",
     "FeatureInfo": "visionzoo.features",
+    "FeatureModel": "visionzoo.features",
     "load_checkpoint": "visionzoo.weights.loading",
     "save_pretrained": "visionzoo.weights.save",
     "predict": "visionzoo.inference",
@@ -39,8 +41,13 @@ _LAZY = {
 
 __all__ = ["__version__", *_LAZY]
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and IDEs
+    from .data.config import resolve_data_config, resolve_model_data_config  # noqa: F401
+    from .data.labels import ImageNetInfo  # noqa: F401
+    from .data.transforms import create_transform  # noqa: F401
     from .factory import create_model  # noqa: F401
+    from .features import FeatureInfo, FeatureModel  # noqa: F401
+    from .inference import predict  # noqa: F401
     from .registry import (  # noqa: F401
         get_pretrained_cfg,
         is_model,
@@ -49,7 +56,17 @@ if TYPE_CHECKING:  # pragma: no cover
         list_pretrained,
         model_entrypoint,
         register_model,
+        register_variants,
     )
+    from .tools.benchmark import benchmark_model  # noqa: F401
+    from .tools.export import export_model  # noqa: F401
+    from .tools.info import model_info  # noqa: F401
+    from .tools.summary import model_summary  # noqa: F401
+    from .train.evaluate import validate  # noqa: F401
+    from .train.trainer import train  # noqa: F401
+    from .weights.cfg import PretrainedCfg  # noqa: F401
+    from .weights.loading import load_checkpoint  # noqa: F401
+    from .weights.save import save_pretrained  # noqa: F401
 
 
 def __getattr__(name: str):
