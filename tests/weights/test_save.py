@@ -105,3 +105,16 @@ def test_timm_loads_our_folder_and_we_load_timms(tmp_path):
     assert back.num_classes == 3
     with torch.no_grad():
         torch.testing.assert_close(back(x), ours(x))
+
+
+def test_saved_files_get_the_umask_mode_not_0600(tiny_model, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        out = save_pretrained(tiny_model, tmp_path / "saved")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {"config.json": 0o644, "model.safetensors": 0o644}

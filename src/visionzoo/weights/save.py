@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import inspect
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..utils.files import atomic_path, atomic_write
+from ..utils.introspect import accepted_kwargs
 from .cfg import PretrainedCfg
 from .hub import CONFIG_FILE, SOURCE_FIELDS
 
@@ -26,21 +24,6 @@ TIMM_CFG_FIELDS = frozenset(
         "test_pool_size first_conv classifier license description origin_url paper_name paper_ids notes"
     ).split()
 )
-
-
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _jsonable(value: Any) -> Any:
@@ -61,14 +44,6 @@ def _first_conv_in_chans(model: nn.Module, cfg: PretrainedCfg) -> int | None:
     return None
 
 
-def _init_params(cls: type) -> set[str] | None:
-    """Keyword names `cls.__init__` takes, or None when it takes **kwargs."""
-    params = inspect.signature(cls.__init__).parameters.values()
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}
-
-
 def build_config(model: nn.Module, model_args: dict[str, Any] | None = None) -> dict[str, Any]:
     """The `config.json` dict describing `model` and its current weights."""
     cfg = getattr(model, "pretrained_cfg", None)
@@ -84,7 +59,7 @@ def build_config(model: nn.Module, model_args: dict[str, Any] | None = None) -> 
     args.update(model_args or {})
     args["num_classes"] = num_classes
     in_chans = _first_conv_in_chans(model, cfg)
-    accepted = _init_params(type(model))
+    accepted = accepted_kwargs(type(model))
     if in_chans is not None and (accepted is None or "in_chans" in accepted):
         args["in_chans"] = in_chans
     for key, value in args.items():
@@ -154,12 +129,9 @@ def save_pretrained(model: nn.Module, save_directory: str | Path, *, model_args:
     if meta:
         raise ValueError(f"model still has tensors on the meta device (no data to save): {meta[:5]}")
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_write(folder / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp, metadata={"format": "pt"}))
-
-    def write_json(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(config, f, indent=2)
-            f.write("\n")
-
-    _atomic_write(folder / CONFIG_FILE, write_json)
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    with atomic_write(folder / CONFIG_FILE, encoding="utf-8") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
     return folder
