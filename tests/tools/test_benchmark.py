@@ -116,3 +116,24 @@ def test_benchmark_cuda():
         pytest.skip("no CUDA device")
     r = benchmark_model(CNN_NAME, batch_size=8, device="cuda", amp=True, num_warmup=1, num_iters=3)
     assert r["device"].startswith("cuda") and r["peak_memory_mb"] > 0 and r["amp_dtype"] == "float16"
+
+
+def test_benchmark_error_types_wrong_type_vs_wrong_value():
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        benchmark_model(CNN_NAME, batch_size="4")
+    with pytest.raises(TypeError, match="compile must be a bool"):
+        benchmark_model(CNN_NAME, compile="yes")
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        benchmark_model(CNN_NAME, batch_size=0)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        benchmark_model(CNN_NAME, precision="int4")
+    with pytest.raises(ValueError, match="not supported on the CPU"):
+        benchmark_model(CNN_NAME, precision="fp16", device="cpu")
+    with pytest.raises(ValueError, match="not both"):
+        benchmark_model(CNN_NAME, precision="bf16", amp=True)
+
+
+def test_benchmark_precision_bf16_is_recorded():
+    r = benchmark_model(CNN_NAME, batch_size=2, precision="bf16", num_warmup=0, num_iters=1)
+    assert r["precision"] == "bf16" and r["amp"] and r["amp_dtype"] == "bfloat16"
+    assert "bf16" in format_benchmarks([r])

@@ -34,16 +34,18 @@ def run(args: argparse.Namespace) -> int:
 
     from ..registry import resolve_model_name
     from ..tools._common import parse_img_size
-    from ..tools.benchmark import _check_count, _resolve_device, benchmark_model, format_benchmarks
+    from ..tools.benchmark import benchmark_model, format_benchmarks
+    from ..utils.checks import check_int
+    from ..utils.device import resolve_device
 
     # check everything before spending time on the first model
     for name in args.models:
         resolve_model_name(name, warn=False)
     img_size = parse_img_size(args.img_size) if args.img_size is not None else None
-    device = _resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    _check_count("batch_size", args.batch_size, 1)
-    _check_count("num_iters", args.num_iters, 1)
-    _check_count("num_warmup", args.num_warmup, 0)
+    device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    check_int("batch_size", args.batch_size, 1)
+    check_int("num_iters", args.num_iters, 1)
+    check_int("num_warmup", args.num_warmup, 0)
     results = []
     for name in args.models:
         if not args.json:

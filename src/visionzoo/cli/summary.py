@@ -30,11 +30,11 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..tools._common import parse_input_size
-    from ..tools.benchmark import _resolve_device
     from ..tools.summary import model_summary
+    from ..utils.device import resolve_device
 
     size = parse_input_size(args.input_size) if args.input_size else None
-    device = _resolve_device(args.device)
+    device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype) if args.dtype else None
     summary = model_summary(
         args.model,

@@ -2,38 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..utils.checks import check_bool, check_choice, check_int
+from ..utils.device import resolve_device
+from ..utils.precision import autocast, precision_dtype, resolve_precision
 from ._common import model_input_size, parse_img_size, size_kwargs
 
 __all__ = ["benchmark_model", "format_benchmarks"]
-
-
-def _check_count(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _resolve_device(device: Any) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"unknown device {device!r}: {e}") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but CUDA is not available on this machine")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"benchmarks run on 'cpu' or 'cuda', not {dev.type!r}")
-    return dev
 
 
 class _CpuPeakMemory:
@@ -88,89 +73,73 @@ def _spread(values: list[float]) -> dict[str, float]:
     )
 
 
-def benchmark_model(
-    model: str | nn.Module,
-    batch_size: int = 32,
-    img_size: int | tuple[int, int] | str | None = None,
-    device: str | torch.device = "cpu",
-    amp: bool = False,
-    amp_dtype: str | torch.dtype | None = None,
-    channels_last: bool = False,
-    compile: bool = False,
-    train: bool = False,
-    num_warmup: int = 3,
-    num_iters: int = 10,
-) -> dict[str, Any]:
-    """Time `num_iters` batches after `num_warmup` untimed ones; random weights and inputs.
+def _resolve_precision(precision: Any, amp: bool, amp_dtype: Any, dev: torch.device) -> str:
+    """`precision`, or the old `amp`/`amp_dtype` pair (amp alone: fp16 on CUDA, bf16 on the CPU)."""
+    if precision is not None:
+        if amp or amp_dtype is not None:
+            raise ValueError("give either precision or the older amp/amp_dtype, not both")
+        return resolve_precision(precision)
+    check_bool("amp", amp)
+    if not amp:
+        return "fp32"
+    if amp_dtype is not None:
+        return check_choice("amp_dtype", resolve_precision(amp_dtype, "amp_dtype"), ("bf16", "fp16"))
+    return "fp16" if dev.type == "cuda" else "bf16"
 
-    Inference runs under `torch.inference_mode`; `train=True` times full steps (forward, loss,
-    backward, SGD update). `amp` uses autocast (float16 on CUDA, bfloat16 on CPU unless `amp_dtype`
-    says otherwise). Returns img/s and per-batch latency (ms), each with mean/std/min/median/max,
-    and peak memory from the first warm-up batch on: `peak_memory_mb` (CUDA: max allocated; CPU:
-    peak resident set of the process) and `peak_memory_above_start_mb` (the part above the level
-    before the first batch: activations, gradients, optimizer state).
-    """
-    batch_size = _check_count("batch_size", batch_size, 1)
-    num_warmup = _check_count("num_warmup", num_warmup, 0)
-    num_iters = _check_count("num_iters", num_iters, 1)
-    dev = _resolve_device(device)
-    hw = parse_img_size(img_size) if img_size is not None else None
-    if amp_dtype is None:
-        amp_dtype = torch.float16 if dev.type == "cuda" else torch.bfloat16
-    elif isinstance(amp_dtype, str):
-        if amp_dtype not in ("float16", "bfloat16"):
-            raise ValueError(f"amp_dtype must be 'float16' or 'bfloat16', got {amp_dtype!r}")
-        amp_dtype = getattr(torch, amp_dtype)
 
+def _instantiate(model: str | nn.Module, hw: tuple[int, int] | None) -> tuple[str, nn.Module]:
+    """A name builds the model with random weights at the requested input size."""
     if isinstance(model, str):
         from ..factory import create_model
         from ..registry import get_pretrained_cfg
 
-        name = model
-        c = get_pretrained_cfg(name).input_size[0]
-        size = (c, *hw) if hw else None
-        model = create_model(name, **size_kwargs(name, size))
-    elif isinstance(model, nn.Module):
-        name = type(model).__name__
-    else:
-        raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
-    c, h, w = model_input_size(model)
-    if hw:
-        h, w = hw
-    model = model.to(dev)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    if channels_last:
-        model = model.to(memory_format=memory_format)
-    model.train(train)
-    num_params = sum(p.numel() for p in model.parameters())
+        c = get_pretrained_cfg(model).input_size[0]
+        return model, create_model(model, **size_kwargs(model, (c, *hw) if hw else None))
+    if isinstance(model, nn.Module):
+        return type(model).__name__, model
+    raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
+
+
+def _make_step(
+    model: nn.Module, x: torch.Tensor, train: bool, precision: str, compile: bool
+) -> Callable[[], None]:
+    """One timed unit: an inference batch, or a training step (forward, loss, backward, SGD update)."""
     step_model: Any = torch.compile(model) if compile else model
+    cast = lambda: autocast(x.device, precision)  # noqa: E731 - a fresh context per step
+    if not train:
 
-    x = torch.randn(batch_size, c, h, w, device=dev).contiguous(memory_format=memory_format)  # [B, C, H, W]
-    autocast = torch.autocast(dev.type, dtype=amp_dtype) if amp else contextlib.nullcontext()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5) if train else None
-
-    def step() -> None:
-        if optimizer is None:
-            with torch.inference_mode(), autocast:
+        def infer() -> None:
+            with torch.inference_mode(), cast():
                 step_model(x)
-            return
-        with autocast:
+
+        return infer
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+
+    def train_step() -> None:
+        with cast():
             out = step_model(x)
-            loss = (
-                out.float().square().mean()
-                if isinstance(out, torch.Tensor)
-                else sum(o.float().mean() for o in out)
-            )
+            outs = [out] if isinstance(out, torch.Tensor) else list(out)
+            loss = sum(o.float().square().mean() for o in outs)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
+    return train_step
+
+
+def _time_steps(
+    step: Callable[[], None], dev: torch.device, num_warmup: int, num_iters: int
+) -> tuple[list[float], dict[str, float]]:
+    """Per-step seconds of `num_iters` steps after `num_warmup`, and the peak memory from the first step on.
+
+    Memory is watched from before the first warm-up step, so activations, gradients and optimizer state
+    count even when the warm-up already allocated them.
+    """
 
     def sync() -> None:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
-    # memory is watched from before the first batch, so activations, gradients and optimizer state
-    # count even when the warm-up already allocated them
     sync()
     cpu_mem = _CpuPeakMemory()
     if dev.type == "cuda":
@@ -178,32 +147,80 @@ def benchmark_model(
         base_alloc = torch.cuda.memory_allocated(dev)
     else:
         cpu_mem.start()
-    try:
-        for _ in range(num_warmup):
-            step()
+    for _ in range(num_warmup):
+        step()
+    sync()
+    times = []
+    for _ in range(num_iters):
+        t0 = time.perf_counter()
+        step()
         sync()
-        times = []
-        for _ in range(num_iters):
-            t0 = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - t0)
+        times.append(time.perf_counter() - t0)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated(dev)
+        return times, dict(
+            peak_memory_mb=peak / 2**20, peak_memory_above_start_mb=(peak - base_alloc) / 2**20
+        )
+    return times, dict(
+        peak_memory_mb=cpu_mem.peak_rss_bytes() / 2**20,
+        peak_memory_above_start_mb=cpu_mem.peak_bytes() / 2**20,
+    )
+
+
+def benchmark_model(
+    model: str | nn.Module,
+    batch_size: int = 32,
+    img_size: int | tuple[int, int] | str | None = None,
+    device: str | torch.device = "cpu",
+    precision: str | torch.dtype | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
+    train: bool = False,
+    num_warmup: int = 3,
+    num_iters: int = 10,
+    *,
+    amp: bool = False,
+    amp_dtype: str | torch.dtype | None = None,
+) -> dict[str, Any]:
+    """Time `num_iters` batches after `num_warmup` untimed ones; random weights and inputs.
+
+    Inference runs under `torch.inference_mode`; `train=True` times full steps (forward, loss,
+    backward, SGD update). `precision` ('fp32', 'bf16', 'fp16') runs under autocast; the older
+    `amp=True` means fp16 on CUDA and bf16 on the CPU unless `amp_dtype` says otherwise. Returns img/s
+    and per-batch latency (ms), each with mean/std/min/median/max, and peak memory from the first
+    warm-up batch on: `peak_memory_mb` (CUDA: max allocated; CPU: peak resident set of the process)
+    and `peak_memory_above_start_mb` (the part above the level before the first batch: activations,
+    gradients, optimizer state).
+    """
+    batch_size = check_int("batch_size", batch_size, 1)
+    num_warmup = check_int("num_warmup", num_warmup, 0)
+    num_iters = check_int("num_iters", num_iters, 1)
+    for flag in ("channels_last", "compile", "train"):
+        check_bool(flag, locals()[flag])
+    dev = resolve_device(device, allowed=("cpu", "cuda"))
+    precision = _resolve_precision(precision, amp, amp_dtype, dev)
+    autocast(dev, precision)  # refuses fp16 on the CPU before any model is built
+    hw = parse_img_size(img_size) if img_size is not None else None
+
+    name, model = _instantiate(model, hw)
+    c, h, w = model_input_size(model)
+    if hw:
+        h, w = hw
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(dev, memory_format=memory_format) if channels_last else model.to(dev)
+    model.train(train)
+    x = torch.randn(batch_size, c, h, w, device=dev).contiguous(memory_format=memory_format)  # [B, C, H, W]
+    step = _make_step(model, x, train, precision, compile)
+    try:
+        times, peak_mem = _time_steps(step, dev, num_warmup, num_iters)
+    except torch.OutOfMemoryError as e:
+        raise MemoryError(
+            f"{name}: out of memory at batch size {batch_size}; try a smaller --batch-size"
+        ) from e
     except RuntimeError as e:
-        if "out of memory" in str(e).lower():
-            raise MemoryError(
-                f"{name}: out of memory at batch size {batch_size}; try a smaller --batch-size"
-            ) from e
         if "size" in str(e).lower() or "shape" in str(e).lower():
             raise ValueError(f"{name} cannot run on a {c}x{h}x{w} input: {e}") from e
         raise
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated(dev)
-        peak_mem = dict(peak_memory_mb=peak / 2**20, peak_memory_above_start_mb=(peak - base_alloc) / 2**20)
-    else:
-        peak_mem = dict(
-            peak_memory_mb=cpu_mem.peak_rss_bytes() / 2**20,
-            peak_memory_above_start_mb=cpu_mem.peak_bytes() / 2**20,
-        )
     latency_ms = [t * 1e3 for t in times]
     img_s = [batch_size / t if t > 0 else math.inf for t in times]
     return dict(
@@ -212,11 +229,12 @@ def benchmark_model(
         mode="train" if train else "infer",
         batch_size=batch_size,
         input_size=[c, h, w],
-        amp=bool(amp),
-        amp_dtype=str(amp_dtype).replace("torch.", "") if amp else None,
-        channels_last=bool(channels_last),
-        compile=bool(compile),
-        params=num_params,
+        precision=precision,
+        amp=precision != "fp32",
+        amp_dtype=str(precision_dtype(precision)).replace("torch.", "") if precision != "fp32" else None,
+        channels_last=channels_last,
+        compile=compile,
+        params=sum(p.numel() for p in model.parameters()),
         num_warmup=num_warmup,
         num_iters=num_iters,
         img_per_s=dict(overall=batch_size * num_iters / sum(times), **_spread(img_s)),
@@ -241,7 +259,13 @@ def format_benchmarks(results: list[dict[str, Any]]) -> str:
     for r in results:
         ips, lat = r["img_per_s"], r["latency_ms"]
         flags = [
-            f for f, on in (("amp", r["amp"]), ("cl", r["channels_last"]), ("compile", r["compile"])) if on
+            f
+            for f, on in (
+                (r["precision"], r["precision"] != "fp32"),
+                ("cl", r["channels_last"]),
+                ("compile", r["compile"]),
+            )
+            if on
         ]
         rows.append(
             [
