@@ -94,3 +94,12 @@ def test_summary_cli_errors(cli):
     assert_user_error(
         cli("summary", CNN_NAME, "--device", "cuda:99" if not torch.cuda.is_available() else "tpu")
     )
+
+
+def test_summary_wrong_type_is_type_error_wrong_value_is_value_error():
+    with pytest.raises(TypeError, match="depth must be an int"):
+        model_summary(CNN_NAME, depth=2.0)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        model_summary(CNN_NAME, batch_size=True)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        model_summary(CNN_NAME, batch_size=0)

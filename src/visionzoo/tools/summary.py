@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..utils.checks import check_bool, check_int
 from ._common import model_input_size, parse_input_size, size_kwargs
 
 __all__ = ["model_summary", "ModelSummary", "LayerRow"]
@@ -92,6 +93,79 @@ def _shapes(out: Any) -> Any:
     return None
 
 
+def _instantiate(
+    model: str | nn.Module, size: tuple[int, int, int] | None, features_only: bool, device: Any, dtype: Any
+) -> tuple[str, nn.Module]:
+    """A name builds the model (random weights); a module is used as it is."""
+    if isinstance(model, str):
+        from ..factory import create_model
+
+        built = create_model(model, features_only=features_only, **size_kwargs(model, size))
+        if device is not None or dtype is not None:
+            built = built.to(device=device, dtype=dtype)
+        return model, built
+    if isinstance(model, nn.Module):
+        if features_only:
+            raise ValueError(
+                "features_only only applies to a model name; wrap a built model in FeatureModel instead"
+            )
+        return type(model).__name__, model
+    raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
+
+
+def _device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    """Where the model's weights live and their floating dtype, so the example input matches them."""
+    ref = next(iter(model.parameters()), None)
+    if ref is None:
+        ref = next(iter(model.buffers()), None)
+    run_device = ref.device if ref is not None else torch.device("cpu")
+    run_dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
+    return run_device, run_dtype
+
+
+def _record_layers(model: nn.Module, x: torch.Tensor, depth: int, name: str) -> tuple[list[LayerRow], Any]:
+    """Run `model(x)` once with a forward hook on each module up to `depth`; the rows, parents first."""
+    from ..features import FeatureModel
+
+    rows: dict[str, LayerRow] = {}
+    order: list[str] = []
+
+    def hook_for(mod_name: str, module: nn.Module, level: int):
+        params = sum(p.numel() for p in module.parameters())
+        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+        def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
+            if mod_name in rows:
+                rows[mod_name].calls += 1
+                return
+            rows[mod_name] = LayerRow(mod_name, type(module).__name__, level, _shapes(out), params, trainable)
+            order.append(mod_name)
+
+        return hook
+
+    # a features_only wrapper calls its inner model's methods, not the inner model: count depth below it
+    root, prefix = (model.model, "model.") if isinstance(model, FeatureModel) else (model, "")
+    handles = []
+    for sub_name, module in root.named_modules():
+        level = sub_name.count(".") + 1 if sub_name else 0
+        if 1 <= level <= depth:
+            handles.append(module.register_forward_hook(hook_for(prefix + sub_name, module, level)))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            out = model(x)
+    except (RuntimeError, ValueError, AssertionError) as e:
+        raise ValueError(f"{name} cannot run on an input of size {list(x.shape)}: {e}") from e
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    # a parent's hook fires after its children's; show parents first, in the order they started
+    ordered = sorted(order, key=lambda n: _first_start(n, order))
+    return [rows[n] for n in ordered], out
+
+
 def model_summary(
     model: str | nn.Module,
     input_size: tuple[int, int, int] | None = None,
@@ -108,81 +182,21 @@ def model_summary(
     model's device and in its dtype, so a CUDA or bfloat16 model just works. `input_size` defaults
     to the model's own input size.
     """
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be a positive int, got {depth!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_int("depth", depth, 1)
+    check_int("batch_size", batch_size, 1)
+    check_bool("features_only", features_only)
     size = parse_input_size(input_size) if input_size is not None else None
-    if isinstance(model, str):
-        from ..factory import create_model
-
-        name = model
-        model = create_model(name, features_only=features_only, **size_kwargs(name, size))
-        if device is not None or dtype is not None:
-            model = model.to(device=device, dtype=dtype)
-    elif isinstance(model, nn.Module):
-        name = type(model).__name__
-        if features_only:
-            raise ValueError(
-                "features_only only applies to a model name; wrap a built model in FeatureModel instead"
-            )
-    else:
-        raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
+    name, model = _instantiate(model, size, features_only, device, dtype)
     size = size or model_input_size(model)
-
-    ref = next(iter(model.parameters()), None)
-    if ref is None:
-        ref = next(iter(model.buffers()), None)
-    run_device = ref.device if ref is not None else torch.device("cpu")
-    run_dtype = ref.dtype if ref is not None and ref.is_floating_point() else torch.float32
+    run_device, run_dtype = _device_and_dtype(model)
     x = torch.randn(batch_size, *size, device=run_device, dtype=run_dtype)  # [B, C, H, W]
-
-    rows: dict[str, LayerRow] = {}
-    order: list[str] = []
-    handles = []
-
-    def hook_for(mod_name: str, module: nn.Module, level: int):
-        params = sum(p.numel() for p in module.parameters())
-        trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-        def hook(_mod: nn.Module, _inp: Any, out: Any) -> None:
-            if mod_name in rows:
-                rows[mod_name].calls += 1
-                return
-            rows[mod_name] = LayerRow(mod_name, type(module).__name__, level, _shapes(out), params, trainable)
-            order.append(mod_name)
-
-        return hook
-
-    from ..features import FeatureModel
-
-    # a features_only wrapper calls its inner model's methods, not the inner model: count depth below it
-    root, prefix = (model.model, "model.") if isinstance(model, FeatureModel) else (model, "")
-    for sub_name, module in root.named_modules():
-        mod_name = prefix + sub_name if sub_name else ""
-        level = sub_name.count(".") + 1 if sub_name else 0
-        if 1 <= level <= depth:
-            handles.append(module.register_forward_hook(hook_for(mod_name, module, level)))
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            out = model(x)
-    except (RuntimeError, ValueError, AssertionError) as e:
-        raise ValueError(f"{name} cannot run on an input of size {list(x.shape)}: {e}") from e
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-
-    # a parent's hook fires after its children's; show parents first, in the order they started
-    ordered = sorted(order, key=lambda n: _first_start(n, order))
+    rows, out = _record_layers(model, x, depth, name)
     return ModelSummary(
         model_name=name,
         input_size=(batch_size, *size),
         dtype=str(run_dtype).replace("torch.", ""),
         device=str(run_device),
-        rows=[rows[n] for n in ordered],
+        rows=rows,
         total_params=sum(p.numel() for p in model.parameters()),
         trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad),
         output_shape=_shapes(out),
