@@ -132,11 +132,11 @@ def test_load_image_tensor_normalises(image_file):
 
 
 def test_feature_maps_errors(tmp_path, image_file):
-    with pytest.raises(FileNotFoundError, match="image file not found"):
+    with pytest.raises(FileNotFoundError, match="not found"):
         plot_feature_maps(CNN_NAME, tmp_path / "nope.jpg", tmp_path / "f.png")
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")
-    with pytest.raises(ValueError, match="cannot read"):
+    with pytest.raises(ValueError, match="cannot read image"):
         plot_feature_maps(CNN_NAME, bad, tmp_path / "f.png")
     with pytest.raises(ValueError, match="features_only"):
         plot_feature_maps(create_model(CNN_NAME), image_file, tmp_path / "f.png")
@@ -187,3 +187,28 @@ def test_visualize_cli_errors(tmp_path, image_file, cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert_user_error(cli("visualize", "features", CNN_NAME, str(image_file), "-o", out), "visionzoo[plot]")
     assert not os.path.exists(out)
+
+
+def test_load_image_tensor_uses_the_models_preprocessing():
+    """crop_mode, crop_pct, mean and std come from the model's cfg, as in predict."""
+    from PIL import Image
+
+    from visionzoo.weights.cfg import PretrainedCfg
+
+    img = Image.new("RGB", (64, 32), (0, 0, 255))
+    img.paste((255, 0, 0), (0, 0, 4, 32))  # a red stripe along the left edge
+    cfg = PretrainedCfg(
+        architecture="x",
+        tag="t",
+        input_size=(3, 32, 32),
+        crop_pct=1.0,
+        crop_mode="squash",
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        interpolation="bilinear",
+    )
+    x, shown = load_image_tensor(img, (3, 32, 32), cfg)
+    # squash keeps the whole width, so the red stripe is in the first column; a centre crop would cut it
+    assert x[0, :, 16, 0].tolist() == pytest.approx([1.0, -1.0, -1.0], abs=1e-6)
+    assert x[0, :, 16, 31].tolist() == pytest.approx([-1.0, -1.0, 1.0], abs=1e-6)
+    assert shown.size == (32, 32)

@@ -170,39 +170,29 @@ def plot_pos_embed(
 def load_image_tensor(
     image: str | os.PathLike | Any, input_size: tuple[int, int, int], cfg: Any = None
 ) -> tuple[torch.Tensor, Any]:
-    """Read an image file (or PIL image), resize the short side, centre-crop and normalise it.
+    """Read an image file (or PIL image) and preprocess it as `predict` does for this model.
 
-    Uses the cfg's crop_pct, mean and std when given. Returns ([1, C, H, W] tensor, cropped PIL image).
+    The transform is `create_transform` on the cfg's data config (interpolation, crop_pct, crop_mode,
+    mean, std) at `input_size`. Returns ([1, C, H, W] tensor, the resized and cropped PIL image shown
+    beside the maps).
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    if not isinstance(image, Image.Image):
-        path = Path(image).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f"image file not found: {str(path)!r}")
-        try:
-            with Image.open(path) as im:
-                image = im.convert("RGB")
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"cannot read {str(path)!r} as an image: {e}") from e
-    else:
-        image = image.convert("RGB")
+    from ..data.config import resolve_data_config
+    from ..data.datasets import load_image
+    from ..data.transforms import Compose, Normalize, ToTensor, create_transform
+
+    image = image.convert("RGB") if isinstance(image, Image.Image) else load_image(Path(image).expanduser())
     c, h, w = input_size
-    crop_pct = getattr(cfg, "crop_pct", 0.875) or 1.0
-    mean = torch.tensor(getattr(cfg, "mean", (0.485, 0.456, 0.406)))[:, None, None]
-    std = torch.tensor(getattr(cfg, "std", (0.229, 0.224, 0.225)))[:, None, None]
-    scale = max(h, w) / crop_pct / min(image.size)
-    resized = image.resize(
-        (max(w, round(image.size[0] * scale)), max(h, round(image.size[1] * scale))), Image.Resampling.BICUBIC
-    )
-    left, top = (resized.size[0] - w) // 2, (resized.size[1] - h) // 2
-    cropped = resized.crop((left, top, left + w, top + h))
-    x = torch.frombuffer(bytearray(cropped.tobytes()), dtype=torch.uint8).reshape(h, w, 3)
-    x = x.permute(2, 0, 1).float().div(255)  # [3, H, W]
-    x = (x - mean) / std
+    data_cfg = resolve_data_config({"input_size": (3, h, w)}, pretrained_cfg=cfg)
+    steps = create_transform(**data_cfg).transforms
+    geometric = Compose([t for t in steps if not isinstance(t, (ToTensor, Normalize))])
+    to_tensor = Compose([t for t in steps if isinstance(t, (ToTensor, Normalize))])
+    shown = geometric(image)
+    x = to_tensor(shown)  # [3, H, W]
     if c != 3:
-        x = x.mean(0, keepdim=True).expand(c, h, w) if c >= 1 else x
-    return x.unsqueeze(0), cropped  # [1, C, H, W]
+        x = x.mean(0, keepdim=True).expand(c, h, w)
+    return x.unsqueeze(0), shown  # [1, C, H, W]
 
 
 def feature_maps(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
