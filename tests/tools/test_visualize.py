@@ -142,6 +142,8 @@ def test_feature_maps_errors(tmp_path, image_file):
         plot_feature_maps(create_model(CNN_NAME), image_file, tmp_path / "f.png")
     with pytest.raises(ValueError, match="num_channels"):
         plot_feature_maps(CNN_NAME, image_file, tmp_path / "f.png", num_channels=-1)
+    with pytest.raises(TypeError, match="num_channels must be an int"):
+        plot_feature_maps(CNN_NAME, image_file, tmp_path / "f.png", num_channels=2.0)
     assert not (tmp_path / "f.png").exists()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..utils.checks import check_int
 from ._common import atomic_output, check_output_path, parse_img_size, size_kwargs
 
 __all__ = [
@@ -224,8 +225,7 @@ def plot_feature_maps(
 ) -> Path:
     """Save a PNG of the feature maps, one row per stage: the channel mean, then the `num_channels`
     most active channels. `model` is a name (built with features_only=True) or a features_only model."""
-    if isinstance(num_channels, bool) or not isinstance(num_channels, int) or not 0 <= num_channels <= 16:
-        raise ValueError(f"num_channels must be an int from 0 to 16, got {num_channels!r}")
+    check_int("num_channels", num_channels, 0, 16)
     check_output_path(output)
     plt = _pyplot()
     from ..features import FeatureModel
