@@ -245,7 +245,7 @@ def parse_model_config(config: dict[str, Any]) -> tuple[str, PretrainedCfg, dict
     pcfg.pop("architecture", None)
     pcfg.pop("source", None)
     pcfg = {k: v for k, v in pcfg.items() if v is not None}  # a null leaves the field at its default
-    _check_types(pcfg, _FIELD_TYPES, "pretrained_cfg ")
+    _check_types(pcfg, _FIELD_TYPES, "pretrained_cfg " if top is config else "")
     if not isinstance(pcfg.get("extra", {}), dict):
         raise ValueError(f"pretrained_cfg 'extra' must be a JSON object, got {type(pcfg['extra']).__name__}")
     cfg = PretrainedCfg.from_dict({"architecture": arch, **pcfg})
