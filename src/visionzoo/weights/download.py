@@ -312,6 +312,11 @@ def _fetch_once(url: str, partial: Path, progress: bool, timeout: float) -> int 
         else:  # a full answer: the content changed, or the server does not do ranges
             have, mode = 0, "wb"
             total = int(length) if length is not None and length.isdigit() else None
+            if response.status == 206:  # a part we did not ask for: only a part from byte 0 will do
+                span = _content_range(response.headers.get("Content-Range"))
+                if span is None or span[0] != 0:
+                    raise ConnectionError("server sent part of the file without being asked to")
+                total = span[1]
             if total is not None and (validator["etag"] or validator["last_modified"]):
                 _write_json_atomic(validator_path, {"url": url, "total": total, **validator})
             else:

@@ -160,9 +160,9 @@ _FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "pool_size": (_list_of(lambda x: _is_int(x) and x > 0, 2), "a list of 2 positive integers"),
     "license": (_is_str, "a string"),
     "top1": (_is_number, "a number"),
-    "paper_ids": (_is_str, "a string"),
+    "paper_ids": (_str_or_strs, "a string or a list of strings"),
     "origin_url": (_is_str, "a string"),
-    "notes": (_is_str, "a string"),
+    "notes": (_str_or_strs, "a string or a list of strings"),
 }
 # model_args a config.json may set that every architecture takes.
 _MODEL_ARG_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
