@@ -203,9 +203,9 @@ def test_unreachable_hub_fails_fast_without_offline_flag(endpoint, hub_cache, tm
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "cached 10" in out.stdout
+    elapsed = float(out.stdout.split("elapsed ")[1])
+    assert elapsed < 5, f"took {elapsed:.1f} s to report an unreachable Hub"
     errors = [line for line in out.stdout.splitlines() if line.startswith("error ")]
     assert len(errors) == 2 and all("cannot be reached" in e for e in errors)
     assert "config.json of visionzoo-test/not-cached" in errors[0]
     assert f"model.safetensors of {REPO_A}" in errors[1] and f"pytorch_model.bin of {REPO_A}" in errors[1]
-    elapsed = float(out.stdout.split("elapsed ")[1])
-    assert elapsed < 5, f"took {elapsed:.1f} s to report an unreachable Hub"
