@@ -176,3 +176,21 @@ def test_create_model_from_url(server, online, tmp_path):
     )
     assert torch.equal(model.conv1.weight, sd["conv1.weight"])
     assert (tmp_path / "cache" / "tiny-1234.safetensors").is_file()
+
+
+@pytest.mark.parametrize("host", ["refused", "nonexistent.invalid"])
+def test_unreachable_host_is_not_retried(host, online, tmp_path):
+    import socket
+    import time
+
+    if host == "refused":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            host = f"127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens
+    start = time.perf_counter()
+    with pytest.raises(
+        WeightsUnavailableError, match=r"cannot download http://.*/x-1\.pth: .*(refused|not known)"
+    ):
+        download_url(f"http://{host}/x-1.pth", tmp_path, progress=False, attempts=5)
+    assert time.perf_counter() - start < 5
+    assert not (tmp_path / "x-1.pth.partial").exists()
