@@ -24,6 +24,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--cache-dir", metavar="D", help="cache folder (default: $TORCH_HOME/hub/checkpoints)"
     )
     verify.add_argument("--keep", action="store_true", help="report bad files but do not remove them")
+    verify.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks"
+    )
     return p
 
 
