@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def test_default_cache_is_torch_home(server, online, tmp_path, monkeypatch):
 
 def test_interrupted_download_resumes_with_range(server, online, tmp_path):
     data = _payload()
-    server.files["/r.pth"] = ServedFile(data, cut_after=100_000, cuts_left=1)
+    server.files["/r.pth"] = ServedFile(data, cut_after=100_000, cuts_left=1, headers={"ETag": '"v1"'})
     path = download_url(server.url + "/r.pth", tmp_path, progress=False)
     assert path.read_bytes() == data
     gets = server.gets("/r.pth")
@@ -56,7 +57,7 @@ def test_interrupted_download_resumes_with_range(server, online, tmp_path):
 
 def test_interrupted_download_leaves_no_file_then_next_call_resumes(server, online, tmp_path):
     data = _payload()
-    server.files["/r2.pth"] = ServedFile(data, cut_after=50_000, cuts_left=2)
+    server.files["/r2.pth"] = ServedFile(data, cut_after=50_000, cuts_left=2, headers={"ETag": '"v1"'})
     with pytest.raises(WeightsUnavailableError, match=r"r2\.pth\.partial.*resumes"):
         download_url(server.url + "/r2.pth", tmp_path, progress=False, attempts=1)
     assert not (tmp_path / "r2.pth").exists()  # nothing corrupt under the final name
@@ -69,13 +70,52 @@ def test_interrupted_download_leaves_no_file_then_next_call_resumes(server, onli
     assert [g[2] for g in server.gets("/r2.pth")] == [None, "bytes=50000-", "bytes=100000-"]
 
 
-def test_stale_partial_longer_than_file_restarts(server, online, tmp_path):
+def test_stale_partial_without_validator_restarts(server, online, tmp_path):
     data = _payload(50_000)
-    server.files["/n.pth"] = ServedFile(data)
+    server.files["/n.pth"] = ServedFile(data, headers={"ETag": '"new"'})
     (tmp_path / "n.pth.partial").write_bytes(b"z" * 60_000)  # left by an older, different file
     path = download_url(server.url + "/n.pth", tmp_path, progress=False)
     assert path.read_bytes() == data
-    assert [g[3] for g in server.gets("/n.pth")] == [416, 200]  # range refused, then a fresh download
+    assert [(g[2], g[3]) for g in server.gets("/n.pth")] == [(None, 200)]  # nothing says what it was part of
+
+
+def test_leftover_partial_of_different_content_is_not_resumed(server, online, tmp_path):
+    data = _payload()
+    server.files["/d.pth"] = ServedFile(data, headers={"ETag": '"new"'})
+    # a shorter partial file, recorded as part of an older version of the same URL with the same size
+    (tmp_path / "d.pth.partial").write_bytes(b"z" * 50_000)
+    validator = {"url": server.url + "/d.pth", "total": len(data), "etag": '"old"', "last_modified": None}
+    (tmp_path / "d.pth.partial.json").write_text(json.dumps(validator))
+    path = download_url(server.url + "/d.pth", tmp_path, progress=False)
+    assert path.read_bytes() == data  # not 50_000 bytes of 'z' followed by the new file's tail
+    # this server ignores If-Range: the 206 carries the new ETag, so the client starts over
+    assert [(g[2], g[3]) for g in server.gets("/d.pth")] == [("bytes=50000-", 206), (None, 200)]
+
+
+def test_partial_whose_total_changed_is_not_resumed(server, online, tmp_path):
+    data = _payload()
+    server.files["/t.pth"] = ServedFile(data, headers={"ETag": '"same"'})
+    (tmp_path / "t.pth.partial").write_bytes(data[:40_000])
+    validator = {
+        "url": server.url + "/t.pth",
+        "total": len(data) + 1,
+        "etag": '"same"',
+        "last_modified": None,
+    }
+    (tmp_path / "t.pth.partial.json").write_text(json.dumps(validator))
+    assert download_url(server.url + "/t.pth", tmp_path, progress=False).read_bytes() == data
+    assert [g[3] for g in server.gets("/t.pth")] == [206, 200]
+
+
+def test_matching_partial_is_resumed_with_if_range(server, online, tmp_path):
+    data = _payload()
+    server.files["/k.pth"] = ServedFile(data, headers={"ETag": '"v7"'})
+    (tmp_path / "k.pth.partial").write_bytes(data[:70_000])
+    validator = {"url": server.url + "/k.pth", "total": len(data), "etag": '"v7"', "last_modified": None}
+    (tmp_path / "k.pth.partial.json").write_text(json.dumps(validator))
+    assert download_url(server.url + "/k.pth", tmp_path, progress=False).read_bytes() == data
+    assert [(g[2], g[3]) for g in server.gets("/k.pth")] == [("bytes=70000-", 206)]
+    assert not (tmp_path / "k.pth.partial.json").exists()
 
 
 def test_hash_checked(server, online, tmp_path):
@@ -136,3 +176,21 @@ def test_create_model_from_url(server, online, tmp_path):
     )
     assert torch.equal(model.conv1.weight, sd["conv1.weight"])
     assert (tmp_path / "cache" / "tiny-1234.safetensors").is_file()
+
+
+@pytest.mark.parametrize("host", ["refused", "nonexistent.invalid"])
+def test_unreachable_host_is_not_retried(host, online, tmp_path):
+    import socket
+    import time
+
+    if host == "refused":
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            host = f"127.0.0.1:{s.getsockname()[1]}"  # closed again: nothing listens
+    start = time.perf_counter()
+    with pytest.raises(
+        WeightsUnavailableError, match=r"cannot download http://.*/x-1\.pth: .*(refused|not known)"
+    ):
+        download_url(f"http://{host}/x-1.pth", tmp_path, progress=False, attempts=5)
+    assert time.perf_counter() - start < 5
+    assert not (tmp_path / "x-1.pth.partial").exists()

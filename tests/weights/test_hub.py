@@ -155,3 +155,57 @@ def test_offline_without_cache_explains(tmp_path, monkeypatch):
 def test_bad_hub_spec():
     with pytest.raises(ValueError, match="expected 'hf-hub:org/repo'"):
         visionzoo.create_model("hf-hub:no-slash")
+
+
+_UNREACHABLE_CHILD = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+import tests.weights.tiny as tiny
+import visionzoo
+from visionzoo.weights.errors import WeightsUnavailableError
+tiny.register()
+if sys.argv[2] != "-":  # a cached repo still loads when the Hub cannot be reached
+    m = visionzoo.create_model(tiny.ARCH + ".hub_in1k", pretrained=True, cache_dir=sys.argv[2])
+    print("cached", m.fc.bias.shape[0])
+start = time.perf_counter()
+for name in ("hf-hub:visionzoo-test/not-cached", tiny.ARCH + ".hub_in1k"):  # config.json; two weight files
+    try:
+        visionzoo.create_model(name, pretrained=True)
+    except WeightsUnavailableError as e:
+        print("error", " ".join(str(e).splitlines()[:2]))
+print(f"elapsed {time.perf_counter() - start:.2f}")
+"""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once it is closed: connections are refused
+
+
+@pytest.mark.parametrize("endpoint", ["refused", "http://nonexistent.invalid"])
+def test_unreachable_hub_fails_fast_without_offline_flag(endpoint, hub_cache, tmp_path):
+    """huggingface_hub retries a connection error 5 times with back-off (~23 s a file); a dead host must not."""
+    home, _, _ = hub_cache
+    if endpoint == "refused":
+        endpoint = f"http://127.0.0.1:{_closed_port()}"
+    env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_XET": "1"}
+    env.pop("HF_HUB_OFFLINE", None)
+    env.pop("HF_HUB_CACHE", None)
+    out = subprocess.run(
+        [sys.executable, "-c", _UNREACHABLE_CHILD, str(ROOT), str(home / "hub")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "cached 10" in out.stdout
+    elapsed = float(out.stdout.split("elapsed ")[1])
+    assert elapsed < 5, f"took {elapsed:.1f} s to report an unreachable Hub"
+    errors = [line for line in out.stdout.splitlines() if line.startswith("error ")]
+    assert len(errors) == 2 and all("cannot be reached" in e for e in errors)
+    assert "config.json of visionzoo-test/not-cached" in errors[0]
+    assert f"model.safetensors of {REPO_A}" in errors[1] and f"pytorch_model.bin of {REPO_A}" in errors[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 
 import pytest
 import torch
@@ -121,3 +122,52 @@ def test_local_dir_errors(tmp_path):
     (tmp_path / "config.json").write_text('{"pretrained_cfg": {}}')
     with pytest.raises(ValueError, match="no 'architecture'"):
         visionzoo.create_model(f"local-dir:{tmp_path}")
+
+
+def _config_error(folder, content: bytes) -> str:
+    (folder / "config.json").write_bytes(content)
+    with pytest.raises(ValueError) as info:
+        visionzoo.create_model(f"local-dir:{folder}")
+    msg = str(info.value)
+    assert str(folder / "config.json") in msg and "\n" not in msg, msg
+    return msg
+
+
+def _config(**fields) -> bytes:
+    return json.dumps({"architecture": ARCH, **fields}).encode()
+
+
+def test_config_json_that_is_not_utf8_names_the_file(tmp_path):
+    msg = _config_error(tmp_path, b'{"architecture": "caf\xe9"}')
+    assert "not UTF-8" in msg
+
+
+def test_deeply_nested_config_json_is_a_clear_error(tmp_path):
+    msg = _config_error(tmp_path, b"[" * 100_000 + b"]" * 100_000)
+    assert "nested too deeply" in msg
+    # nesting that json accepts but that would overflow later is refused too
+    deep = {"architecture": ARCH, "pretrained_cfg": {"extra": {}}}
+    node = deep["pretrained_cfg"]["extra"]
+    for _ in range(200):
+        node["x"] = {}
+        node = node["x"]
+    assert "nested more than" in _config_error(tmp_path, json.dumps(deep).encode())
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"model_args": [1, 2]}, "'model_args' must be a JSON object, got list"),
+        ({"pretrained_cfg": [1]}, "'pretrained_cfg' must be a JSON object, got list"),
+        ({"num_classes": "10"}, "'num_classes' must be a non-negative integer, got '10'"),
+        ({"num_classes": True}, "'num_classes' must be a non-negative integer"),
+        ({"model_args": {"num_classes": 2.5}}, "model_args 'num_classes' must be a non-negative integer"),
+        ({"model_args": {"in_chans": -1}}, "model_args 'in_chans' must be a positive integer"),
+        ({"pretrained_cfg": {"input_size": [3, 32]}}, "'input_size' must be a list of 3 positive integers"),
+        ({"pretrained_cfg": {"mean": "0.5"}}, "'mean' must be a list of numbers"),
+        ({"pretrained_cfg": {"crop_pct": "high"}}, "'crop_pct' must be a positive number"),
+        ({"label_names": 7}, "'label_names' must be a list or an object"),
+    ],
+)
+def test_config_json_values_are_type_checked(tmp_path, fields, expected):
+    assert expected in _config_error(tmp_path, _config(**fields))

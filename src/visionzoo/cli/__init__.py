@@ -20,6 +20,7 @@ COMMANDS = {
     "visualize": "visualize",
     "train": "train",
     "validate": "validate",
+    "cache": "cache",
 }
 
 

@@ -19,8 +19,7 @@ from .hub import (
     find_weights_in_dir,
     hub_download,
     hub_weights_file,
-    parse_model_config,
-    read_config_file,
+    read_model_config,
 )
 
 HUB_PREFIX = "hf-hub:"
@@ -150,7 +149,7 @@ def load_model_config(spec: str, cache_dir: str | Path | None = None) -> tuple[s
             path = hub_download(hub_id, CONFIG_FILE, cache_dir)
         except FileNotFoundError as e:
             raise WeightsUnavailableError(f"{e}: not a timm-style model repo") from None
-        arch, cfg, model_args = parse_model_config(read_config_file(path))
+        arch, cfg, model_args = read_model_config(path)
         return arch, cfg.replace(hf_hub_id=hub_id), model_args
     if spec.startswith(LOCAL_PREFIX):
         folder = Path(spec[len(LOCAL_PREFIX) :]).expanduser()
@@ -161,7 +160,7 @@ def load_model_config(spec: str, cache_dir: str | Path | None = None) -> tuple[s
             raise FileNotFoundError(
                 f"{folder} has no {CONFIG_FILE}; save the model with visionzoo.save_pretrained"
             )
-        arch, cfg, model_args = parse_model_config(read_config_file(config))
+        arch, cfg, model_args = read_model_config(config)
         weights = find_weights_in_dir(folder)
         return arch, cfg.replace(file=str(weights or folder)), model_args
     raise ValueError(f"model spec must start with {HUB_PREFIX!r} or {LOCAL_PREFIX!r}, got {spec!r}")
