@@ -25,7 +25,6 @@ import os
 import re
 import socket
 import sys
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..utils.files import atomic_write
 from .errors import CorruptCheckpointError, WeightsUnavailableError
 
 _CHUNK = 1 << 20  # bytes read per network call
@@ -139,18 +139,9 @@ def _validator_path(partial: Path) -> Path:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write `data` as JSON through a temporary file in the same folder, then rename over `path`."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `data` as JSON atomically (see utils.files)."""
+    with atomic_write(path, encoding="utf-8") as f:
+        json.dump(data, f)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
