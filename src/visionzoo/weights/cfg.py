@@ -38,7 +38,7 @@ class PretrainedCfg(MutableMapping):
     Fields read as attributes (`cfg.mean`) or, as timm's cfg dicts, as items (`cfg["mean"]`,
     `cfg.get("crop_pct")`, `dict(cfg)`, `**cfg`). The mapping view holds the fields that are not None,
     then the keys of `extra`; assigning an item sets the field (an unknown key goes to `extra`), and
-    deleting one resets an optional field to None. Every model gets its own copy, so changing a model's
+    deleting one sets an optional field to None. Every model gets its own copy, so changing a model's
     cfg changes no other model's.
     """
 
@@ -133,7 +133,7 @@ class PretrainedCfg(MutableMapping):
         if key in _ITEM_FIELD_SET:
             if getattr(self, key) is None:
                 raise KeyError(key)
-            if _FIELD_DEFAULTS.get(key, 0) is not None:
+            if key not in _OPTIONAL_FIELDS:
                 raise TypeError(f"pretrained cfg field {key!r} cannot be deleted; assign a new value instead")
             setattr(self, key, None)
         else:
@@ -159,4 +159,4 @@ _FIELDS = dataclasses.fields(PretrainedCfg)
 _FIELD_NAMES = frozenset(f.name for f in _FIELDS)
 _ITEM_FIELDS = tuple(f.name for f in _FIELDS if f.name != "extra")  # `extra` is flattened into the view
 _ITEM_FIELD_SET = frozenset(_ITEM_FIELDS)
-_FIELD_DEFAULTS = {f.name: f.default for f in _FIELDS if f.default is not dataclasses.MISSING}
+_OPTIONAL_FIELDS = frozenset(f.name for f in _FIELDS if "None" in str(f.type))  # deleting sets them to None
