@@ -91,10 +91,11 @@ class PretrainedCfg(MutableMapping):
 
     def replace(self, **overlay: Any) -> PretrainedCfg:
         """A copy (with its own `extra`) with some fields changed; unknown field names raise a TypeError."""
-        names = _FIELD_NAMES
-        unknown = sorted(set(overlay) - names)
+        unknown = sorted(set(overlay) - _FIELD_NAMES)
         if unknown:
-            raise TypeError(f"unknown pretrained cfg field(s) {unknown}; known fields: {sorted(names)}")
+            raise TypeError(
+                f"unknown pretrained cfg field(s) {unknown}; known fields: {sorted(_FIELD_NAMES)}"
+            )
         overlay.setdefault("extra", copy.deepcopy(self.extra))
         return dataclasses.replace(self, **overlay)
 
@@ -148,9 +149,8 @@ class PretrainedCfg(MutableMapping):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PretrainedCfg:
         """Build from a dict, e.g. a hub `config.json`'s `pretrained_cfg`; unknown keys go to `extra`."""
-        names = _FIELD_NAMES
-        known = {k: _as_field_value(k, v) for k, v in d.items() if k in names and k != "extra"}
-        extra = {k: v for k, v in d.items() if k not in names}
+        known = {k: _as_field_value(k, v) for k, v in d.items() if k in _ITEM_FIELD_SET}
+        extra = {k: v for k, v in d.items() if k not in _FIELD_NAMES}
         extra.update(d.get("extra") or {})
         return cls(**known, extra=extra)
 
