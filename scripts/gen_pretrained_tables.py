@@ -1,135 +1,54 @@
 """Regenerate `src/visionzoo/weights/cfgs/*.py` from timm's published pretrained configs.
 
 These tables are facts (hub ids, tags, preprocessing numbers, licences); only those are taken.
+The families and their architectures come from the model modules themselves: every module of
+`visionzoo.models` that registers architectures gets a table named after it, so adding a family
+needs no edit here. Architecture facts (ARCH_KEYS: where the stem and the classifier are, whether
+the input size is fixed) are stated once per family, with per-architecture exceptions; the rows
+hold only what differs per tag.
 Run with the test extra installed:  python scripts/gen_pretrained_tables.py
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
+import importlib
+import pkgutil
 import pprint
+import shutil
+import subprocess
+import sys
+from collections import Counter
 from pathlib import Path
 
 import timm  # noqa: F401  (populates timm's registry)
 from timm.models import _registry as timm_registry
 
-from visionzoo.weights.cfg import PretrainedCfg, label_set_for
+import visionzoo.models
+from visionzoo import registry
+from visionzoo.data.labels import label_set_for
+from visionzoo.weights.cfg import PretrainedCfg
 
-R = "resnet"
-FAMILIES: dict[str, tuple[str, list[str]]] = {
-    "resnet": (
-        "visionzoo.models.resnet",
-        [
-            "resnet18",
-            "resnet26",
-            "resnet34",
-            "resnet50",
-            "resnet101",
-            "resnet152",
-            "resnet18d",
-            "resnet26d",
-            "resnet34d",
-            "resnet50d",
-            "resnet101d",
-            "resnet152d",
-            "wide_resnet50_2",
-            "wide_resnet101_2",
-            "resnext50_32x4d",
-            "resnext101_32x4d",
-            "resnext101_32x8d",
-            "resnext101_64x4d",
-        ],
-    ),
-    "vision_transformer": (
-        "visionzoo.models.vision_transformer",
-        [
-            "vit_tiny_patch16_224",
-            "vit_tiny_patch16_384",
-            "vit_small_patch16_224",
-            "vit_small_patch16_384",
-            "vit_base_patch16_224",
-            "vit_base_patch16_384",
-            "vit_large_patch16_224",
-            "vit_large_patch16_384",
-            "vit_small_patch32_224",
-            "vit_small_patch32_384",
-            "vit_base_patch32_224",
-            "vit_base_patch32_384",
-            "vit_base_patch8_224",
-            "vit_large_patch32_384",
-            "vit_huge_patch14_224",
-        ],
-    ),
-    "deit": (
-        "visionzoo.models.deit",
-        [
-            "deit_tiny_patch16_224",
-            "deit_small_patch16_224",
-            "deit_base_patch16_224",
-            "deit_base_patch16_384",
-            "deit_tiny_distilled_patch16_224",
-            "deit_small_distilled_patch16_224",
-            "deit_base_distilled_patch16_224",
-            "deit_base_distilled_patch16_384",
-        ],
-    ),
-    "swin_transformer": (
-        "visionzoo.models.swin_transformer",
-        [
-            "swin_tiny_patch4_window7_224",
-            "swin_small_patch4_window7_224",
-            "swin_base_patch4_window7_224",
-            "swin_large_patch4_window7_224",
-            "swin_base_patch4_window12_384",
-            "swin_large_patch4_window12_384",
-        ],
-    ),
-    "efficientnet": (
-        "visionzoo.models.efficientnet",
-        [
-            *[f"efficientnet_b{i}" for i in range(8)],
-            *[f"tf_efficientnet_b{i}" for i in range(8)],
-            *[f"efficientnet_lite{i}" for i in range(5)],
-            *[f"tf_efficientnet_lite{i}" for i in range(5)],
-            "efficientnetv2_rw_s",
-            "tf_efficientnetv2_b0",
-            "tf_efficientnetv2_s",
-            "tf_efficientnetv2_m",
-            "tf_efficientnetv2_l",
-            "mobilenetv2_100",
-            "mobilenetv2_110d",
-            "mobilenetv2_120d",
-            "mobilenetv2_140",
-        ],
-    ),
-    "mobilenetv3": (
-        "visionzoo.models.mobilenetv3",
-        [
-            "mobilenetv3_large_100",
-            "mobilenetv3_small_100",
-            "mobilenetv3_large_075",
-            "mobilenetv3_small_075",
-            "tf_mobilenetv3_large_100",
-            "tf_mobilenetv3_small_100",
-        ],
-    ),
-    "convnext": (
-        "visionzoo.models.convnext",
-        [
-            f"convnext_{s}"
-            for s in ("atto", "femto", "pico", "nano", "tiny", "small", "base", "large", "xlarge")
-        ],
-    ),
-    "regnet": (
-        "visionzoo.models.regnet",
-        [
-            f"regnet{k}_{s}"
-            for k in "xy"
-            for s in ("002", "004", "008", "016", "032", "040", "064", "080", "120", "160", "320")
-        ],
-    ),
-}
+OUT_DIR = Path(__file__).resolve().parents[1] / "src/visionzoo/weights/cfgs"
+
+# cfg fields that describe the architecture rather than one weight set
+ARCH_KEYS = ("classifier", "first_conv", "fixed_input_size")
+
+
+def families() -> dict[str, list[str]]:
+    """Model module name -> the architectures it registers, in registration order."""
+    # Registration normally merges the existing tables in first; this generator replaces them, so it
+    # must see only what the model modules register.
+    registry._tables_loaded = True
+    for info in pkgutil.iter_modules(visionzoo.models.__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"visionzoo.models.{info.name}")
+    out: dict[str, list[str]] = {}
+    for arch, entry in registry._archs.items():
+        if entry.builder is not None:
+            out.setdefault(entry.module, []).append(arch)
+    return out
+
 
 # Facts timm's configs do not hold, merged over the generated entries (key: 'arch.tag').
 OVERRIDES: dict[str, dict] = {
@@ -198,56 +117,111 @@ def _tuple(v):
     return tuple(v) if isinstance(v, list) else v
 
 
-def cfg_kwargs(arch: str, tag: str) -> dict:
-    tc = timm_registry._model_pretrained_cfgs[f"{arch}.{tag}" if tag else arch]
+def timm_tags(arch: str) -> list[str]:
+    """timm's tags of an architecture, its default first; [''] for one timm does not know."""
+    return [full.partition(".")[2] for full in timm_registry._model_with_tags.get(arch, ())] or [""]
+
+
+def timm_fields(arch: str, tag: str) -> dict:
+    """The KEEP fields of timm's cfg of `arch.tag`; missing ones take the PretrainedCfg defaults."""
+    full = f"{arch}.{tag}" if tag else arch
+    tc = timm_registry._model_pretrained_cfgs.get(full)
     defaults = PretrainedCfg()
     out = {}
     for key in KEEP:
         val = _tuple(getattr(tc, key, None))
-        if val is None or val == getattr(defaults, key, None):
-            continue
-        out[key] = val
-    has_weights = bool(tc.hf_hub_id or tc.url)
-    if not has_weights:
-        out.pop("url", None)
-    label = label_set_for(tc.num_classes)
-    if label != defaults.label_set:
-        out["label_set"] = label
+        out[key] = getattr(defaults, key, None) if val is None else val
+    if tc is None or not (tc.hf_hub_id or tc.url):
+        out["url"] = None
+    out["label_set"] = label_set_for(out["num_classes"])
     return out
 
 
+def most_common(values: list):
+    """The most frequent value, the first seen among equals."""
+    counts = Counter(values)
+    return max(dict.fromkeys(values), key=lambda v: counts[v])
+
+
+def arch_defaults(fields: dict[str, dict[str, dict]]) -> tuple[dict, dict[str, dict]]:
+    """Split the ARCH_KEYS values into family defaults and per-architecture exceptions.
+
+    `fields` is arch -> tag -> timm_fields. An architecture's value is the one most of its tags have;
+    the family's is the one most architectures have.
+    """
+    per_arch = {
+        arch: {k: most_common([f[k] for f in tags.values()]) for k in ARCH_KEYS}
+        for arch, tags in fields.items()
+    }
+    family = {k: most_common([a[k] for a in per_arch.values()]) for k in ARCH_KEYS}
+    exceptions = {arch: {k: v for k, v in a.items() if v != family[k]} for arch, a in per_arch.items()}
+    return family, {arch: e for arch, e in exceptions.items() if e}
+
+
+def tag_row(fields: dict, arch_values: dict) -> dict:
+    """The fields of one tag that neither the architecture nor the PretrainedCfg defaults already give."""
+    defaults = PretrainedCfg()
+    out = {}
+    for key, val in fields.items():
+        base = arch_values[key] if key in arch_values else getattr(defaults, key)
+        if val != base:
+            out[key] = val
+    return out
+
+
+def write_table(module: str, archs: list[str], top1: dict[str, dict[int, float]]) -> Path:
+    family = module.rsplit(".", 1)[-1]
+    fields = {arch: {tag: timm_fields(arch, tag) for tag in timm_tags(arch)} for arch in archs}
+    family_defaults, exceptions = arch_defaults(fields)
+    cfgs: dict[str, dict] = {}
+    for arch, tags in fields.items():
+        arch_values = {**family_defaults, **exceptions.get(arch, {})}
+        for tag, f in tags.items():
+            name = f"{arch}.{tag}" if tag else arch
+            kwargs = tag_row(f, arch_values)
+            acc = pick_top1(kwargs, top1.get(name))
+            if acc is not None:
+                kwargs["top1"] = acc
+            cfgs[name] = {**kwargs, **OVERRIDES.get(name, {})}
+    aliases = {
+        old: new
+        for old, new in timm_registry._deprecated_models.items()
+        if new and new.split(".")[0] in archs
+    }
+
+    def fmt(obj: dict) -> str:
+        return pprint.pformat(obj, width=110, sort_dicts=False)
+
+    text = (
+        f'"""Pretrained weight table for the {family} family.\n\n'
+        "Generated by scripts/gen_pretrained_tables.py from timm's published configs (hub ids, tags,\n"
+        "preprocessing, licences). FAMILY_DEFAULTS and ARCH_DEFAULTS hold the architecture facts, once;\n"
+        'each row of CFGS only what differs per tag. The first entry of an architecture is its default tag."""\n\n'
+        f"MODULE = {module!r}\n\n"
+        f"FAMILY_DEFAULTS: dict = {fmt(family_defaults)}\n\n"
+        f"ARCH_DEFAULTS: dict[str, dict] = {fmt(exceptions)}\n\n"
+        f"CFGS: dict[str, dict] = {fmt(cfgs)}\n\n"
+        f"ALIASES: dict[str, str] = {fmt(aliases)}\n"
+    )
+    path = OUT_DIR / f"{family}.py"
+    path.write_text(text)
+    print(family, len(cfgs), "cfgs", len(exceptions), "architecture exceptions", len(aliases), "aliases")
+    return path
+
+
 def main() -> None:
-    out_dir = Path(__file__).resolve().parents[1] / "src/visionzoo/weights/cfgs"
     top1 = load_top1()
-    for family, (module, archs) in FAMILIES.items():
-        cfgs: dict[str, dict] = {}
-        for arch in archs:
-            tags = [t for t in timm_registry._model_with_tags[arch]]
-            for full in tags:
-                tag = full.split(".", 1)[1] if "." in full else ""
-                name = f"{arch}.{tag}" if tag else arch
-                kwargs = cfg_kwargs(arch, tag)
-                acc = pick_top1(kwargs, top1.get(name))
-                if acc is not None:
-                    kwargs["top1"] = acc
-                cfgs[name] = {**kwargs, **OVERRIDES.get(name, {})}
-        aliases = {
-            old: new
-            for old, new in timm_registry._deprecated_models.items()
-            if new and new.split(".")[0] in archs
-        }
-        text = (
-            f'"""Pretrained weight table for the {family} family.\n\n'
-            "Generated by scripts/gen_pretrained_tables.py from timm's published configs (hub ids, tags,\n"
-            'preprocessing, licences). The first entry of an architecture is its default tag."""\n\n'
-            f"MODULE = {module!r}\n\n"
-            f"CFGS: dict[str, dict] = {pprint.pformat(cfgs, width=110, sort_dicts=False)}\n\n"
-            f"ALIASES: dict[str, str] = {pprint.pformat(aliases, width=110, sort_dicts=False)}\n"
-        )
-        (out_dir / f"{family}.py").write_text(text)
-        print(family, len(cfgs), "cfgs", len(aliases), "aliases")
+    found = families()
+    written = [write_table(module, archs, top1) for module, archs in found.items()]
+    stale = sorted(set(registry.FAMILY_TABLES) - {p.stem for p in written})
+    if stale:
+        print("warning: tables with no model module registering them:", ", ".join(stale))
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if Path(ruff).exists():
+        subprocess.run([ruff, "format", "-q", *map(str, written)], check=True)
+    else:
+        print("ruff not found: run `ruff format` on the tables")
 
 
 if __name__ == "__main__":
-    dataclasses  # noqa: B018
     main()

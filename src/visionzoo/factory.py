@@ -178,7 +178,7 @@ def create_model(
             strict=strict,
             keep_head=True,
         )
-    model.pretrained_cfg = cfg
+    model.pretrained_cfg = cfg.copy()  # each model owns its cfg: changing it changes no other model
     model.model_args = dict(build_args)  # what save_pretrained writes to config.json to rebuild it
     if features_only:
         from .features import FeatureModel

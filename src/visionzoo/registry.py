@@ -1,8 +1,15 @@
 """Model names, tags and aliases.
 
 Every family's weight table (`visionzoo.weights.cfgs.<family>`) is plain data, so listing and looking up
-names never imports a model module. A family module is imported the first time one of its
-architectures is built, and its `register_model` calls then attach the builders.
+names never imports a model module. The tables are found by listing that package: adding a family takes
+its model module and its generated table, nothing else. A family module is imported the first time one
+of its architectures is built, and its `register_model` calls then attach the builders.
+
+A table module holds `MODULE` (the family's model module), `CFGS` ('arch.tag' -> the cfg fields of that
+weight set), and optionally `FAMILY_DEFAULTS` (architecture facts every architecture of the family shares,
+such as where the stem and the classifier are), `ARCH_DEFAULTS` (arch -> the facts where an
+architecture differs) and `ALIASES` (deprecated name -> current name). A tag's cfg merges
+FAMILY_DEFAULTS, then ARCH_DEFAULTS[arch], then CFGS['arch.tag'], later ones winning.
 """
 
 from __future__ import annotations
@@ -10,11 +17,13 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
+import pkgutil
 import re
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .weights import cfgs as _tables_pkg
 from .weights.cfg import PretrainedCfg
 
 __all__ = [
@@ -33,16 +42,14 @@ __all__ = [
     "get_checkpoint_filter",
 ]
 
-FAMILY_TABLES = (
-    "resnet",
-    "vision_transformer",
-    "deit",
-    "swin_transformer",
-    "efficientnet",
-    "mobilenetv3",
-    "convnext",
-    "regnet",
-)
+
+def _find_tables() -> tuple[str, ...]:
+    """Names of the weight-table modules in `visionzoo.weights.cfgs` (one per family), sorted."""
+    found = pkgutil.iter_modules(_tables_pkg.__path__)
+    return tuple(sorted(m.name for m in found if not m.ispkg and not m.name.startswith("_")))
+
+
+FAMILY_TABLES = _find_tables()
 
 
 @dataclass
@@ -54,6 +61,7 @@ class _Arch:
     builder: Callable | None = None
     model_cls: type | None = None
     checkpoint_filter: Callable | None = None
+    has_cfg: bool = True  # False for a model registered without any pretrained cfg
 
 
 _archs: dict[str, _Arch] = {}
@@ -67,12 +75,15 @@ def _load_tables() -> None:
     if _tables_loaded:
         return
     for family in FAMILY_TABLES:
-        table = importlib.import_module(f"visionzoo.weights.cfgs.{family}")
-        for full_name, kwargs in table.CFGS.items():
+        table = importlib.import_module(f"{_tables_pkg.__name__}.{family}")
+        family_defaults = getattr(table, "FAMILY_DEFAULTS", {})
+        arch_defaults = getattr(table, "ARCH_DEFAULTS", {})
+        for full_name, fields in table.CFGS.items():
             arch, tag = split_model_name_tag(full_name)
             entry = _archs.setdefault(arch, _Arch(module=table.MODULE, tags={}))
-            entry.tags[tag] = PretrainedCfg(architecture=arch, tag=tag, **kwargs)
-        _aliases.update(table.ALIASES)
+            merged = {**family_defaults, **arch_defaults.get(arch, {}), **fields}
+            entry.tags[tag] = PretrainedCfg(architecture=arch, tag=tag, **merged)
+        _aliases.update(getattr(table, "ALIASES", {}))
     _tables_loaded = True
 
 
@@ -114,9 +125,10 @@ def register_model(
         tags = dict(existing.tags) if existing else {}
         for tag, cfg in (pretrained_cfgs or {}).items():
             tags[tag] = cfg.replace(architecture=arch, tag=tag)
-        if not tags:
+        has_cfg = bool(tags)
+        if not has_cfg:
             tags[""] = PretrainedCfg(architecture=arch, tag="")
-        _archs[arch] = _Arch(module, tags, f, model_cls, checkpoint_filter)
+        _archs[arch] = _Arch(module, tags, f, model_cls, checkpoint_filter, has_cfg)
         return f
 
     return wrap(fn) if fn is not None else wrap
@@ -160,7 +172,9 @@ def list_models(
     """Registered model names matching shell-style `filter`(s), in natural sort order.
 
     With `pretrained=True` only weight sets that have a source are listed; tags (`arch.tag`) are
-    listed when `include_tags` is True, which it is by default when `pretrained` is.
+    listed when `include_tags` is True, which it is by default when `pretrained` is. With
+    `name_matches_cfg=True` only names that have a pretrained cfg are listed, which leaves out models
+    registered without any.
     """
     _load_tables()
     if include_tags is None:
@@ -169,6 +183,8 @@ def list_models(
     names: list[str] = []
     for arch, entry in _archs.items():
         if modules and entry.module.rsplit(".", 1)[-1] not in modules:
+            continue
+        if name_matches_cfg and not entry.has_cfg:
             continue
         if include_tags:
             for tag, cfg in entry.tags.items():
@@ -187,8 +203,6 @@ def list_models(
         names = [n for n in names if matches(n, incl)]
     if excl:
         names = [n for n in names if not matches(n, excl)]
-    if name_matches_cfg:
-        names = [n for n in names if split_model_name_tag(n)[0] in _archs]
     return sorted(set(names), key=_natural_key)
 
 
@@ -275,12 +289,12 @@ def get_checkpoint_filter(name: str) -> Callable | None:
 
 
 def get_pretrained_cfg(name: str) -> PretrainedCfg:
-    """The pretrained cfg of `arch.tag` (the default tag when none is given)."""
+    """A copy of the pretrained cfg of `arch.tag` (the default tag when none is given); change it freely."""
     arch, tag = resolve_model_name(name, warn=False)
-    return _archs[arch].tags[tag]
+    return _archs[arch].tags[tag].copy()
 
 
 def get_pretrained_tags(name: str) -> dict[str, PretrainedCfg]:
-    """Every tag of an architecture, default first."""
+    """Copies of the cfgs of every tag of an architecture, default first."""
     arch, _ = resolve_model_name(name, warn=False)
-    return dict(_archs[arch].tags)
+    return {tag: cfg.copy() for tag, cfg in _archs[arch].tags.items()}

@@ -179,3 +179,21 @@ def test_create_model_device_and_dtype(tiny_registered):
 def test_default_cfg_alias(tiny_registered):
     m = visionzoo.create_model(tiny_registered)
     assert m.default_cfg is m.pretrained_cfg
+
+
+def test_list_models_name_matches_cfg(tiny_registered):
+    name = "vz_test_no_cfg"
+    if not visionzoo.is_model(name):
+
+        @visionzoo.register_model(name=name)
+        def _build(**kwargs):
+            return TinyNet(**kwargs)
+
+    assert visionzoo.list_models("vz_test_*") == [name, tiny_registered]
+    # a model registered without any pretrained cfg is left out; those with cfgs stay
+    assert visionzoo.list_models("vz_test_*", name_matches_cfg=True) == [tiny_registered]
+    assert visionzoo.list_models("vz_test_*", include_tags=True, name_matches_cfg=True) == [
+        f"{tiny_registered}.a",
+        f"{tiny_registered}.b",
+    ]
+    assert visionzoo.list_models("resnet18*", name_matches_cfg=True) == ["resnet18", "resnet18d"]

@@ -1,10 +1,24 @@
 """Label sets shipped with the package, checked against timm's ImageNetInfo (the oracle)."""
 
+import gzip
+from pathlib import Path
+
 import pytest
 import timm.data
 
-from visionzoo.data.labels import LABEL_SET_SIZES, ImageNetInfo, label_names_for, list_label_sets
-from visionzoo.weights.cfg import LABEL_SETS, PretrainedCfg
+import visionzoo
+import visionzoo.registry
+import visionzoo.weights.cfg
+from visionzoo.data.labels import (
+    LABEL_SET_SIZES,
+    ImageNetInfo,
+    label_names_for,
+    label_set_for,
+    list_label_sets,
+)
+from visionzoo.weights.cfg import PretrainedCfg
+
+LABEL_DIR = Path(visionzoo.__file__).parent / "data" / "labels"
 
 # our name -> timm's name for the same list
 TIMM_NAMES = {
@@ -25,10 +39,24 @@ def test_synsets_and_descriptions_match_timm(ours, theirs):
         assert info.index_to_description(i) == ref.index_to_description(i)
 
 
-def test_sizes_agree_with_pretrained_cfg_label_sets():
-    for name, n in LABEL_SETS.items():
-        assert LABEL_SET_SIZES[name] == n
-    assert set(LABEL_SETS) <= set(list_label_sets())
+def test_label_set_for_names_each_shipped_set_by_its_size():
+    for name in list_label_sets():
+        lines = gzip.decompress((LABEL_DIR / f"{name}.txt.gz").read_bytes()).decode().split()
+        assert label_set_for(len(lines)) == name
+    assert label_set_for(11221) == "imagenet-21k-miil"
+    assert label_set_for(3) is None and label_set_for(0) is None
+
+
+def test_one_label_set_table():
+    # the cfg module keeps no label-set table of its own
+    assert not hasattr(visionzoo.weights.cfg, "LABEL_SETS")
+    assert not hasattr(visionzoo.weights.cfg, "label_set_for")
+    # every weight set of the tables has a shipped label set of the head's size, or none
+    for name in visionzoo.list_models(module=visionzoo.registry.FAMILY_TABLES, include_tags=True):
+        cfg = visionzoo.get_pretrained_cfg(name)
+        if cfg.label_set is not None:
+            assert LABEL_SET_SIZES[cfg.label_set] == cfg.num_classes, name
+    assert visionzoo.get_pretrained_cfg("mobilenetv3_large_100.miil_in21k").label_set == "imagenet-21k-miil"
 
 
 def test_known_imagenet_1k_classes():

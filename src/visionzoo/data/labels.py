@@ -12,16 +12,17 @@ from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["ImageNetInfo", "LABEL_SET_SIZES", "label_names_for", "list_label_sets"]
+__all__ = ["ImageNetInfo", "LABEL_SET_SIZES", "label_names_for", "label_set_for", "list_label_sets"]
 
-# label-set name -> number of classes; names match PretrainedCfg.label_set
+# The one table of label sets: name (as in PretrainedCfg.label_set) -> number of classes. The sizes are
+# distinct, so a head's class count names its label set.
 LABEL_SET_SIZES = {
     "imagenet-1k": 1000,
     "imagenet-12k": 11821,
-    "imagenet-21k": 21841,
-    "imagenet-21k-goog": 21843,
-    "imagenet-21k-miil": 11221,
-    "imagenet-22k-ms": 21842,
+    "imagenet-21k": 21841,  # fall11 release, as used by the Swin/ConvNeXt "in22k" heads
+    "imagenet-21k-goog": 21843,  # Google's release, as used by the ViT "in21k" heads
+    "imagenet-21k-miil": 11221,  # Alibaba MIIL's processed ImageNet-21k
+    "imagenet-22k-ms": 21842,  # Microsoft's release
 }
 
 _ALIASES = {
@@ -41,6 +42,11 @@ _ALIASES = {
 def list_label_sets() -> list[str]:
     """Names of the label sets that ship with the package."""
     return list(LABEL_SET_SIZES)
+
+
+def label_set_for(num_classes: int) -> str | None:
+    """The label set whose size is `num_classes`, or None when no shipped set has that many classes."""
+    return next((name for name, size in LABEL_SET_SIZES.items() if size == num_classes), None)
 
 
 def _read_gz_lines(filename: str) -> list[str]:
@@ -166,8 +172,6 @@ def label_names_for(cfg: Any = None, num_classes: int | None = None) -> list[str
     if label_set and label_set in LABEL_SET_SIZES and (n is None or LABEL_SET_SIZES[label_set] == n):
         return ImageNetInfo(label_set).names()
     if n is not None:
-        for name, size in LABEL_SET_SIZES.items():
-            if size == n:
-                return ImageNetInfo(name).names()
-        return [f"class_{i}" for i in range(n)]
+        guess = label_set_for(n)
+        return ImageNetInfo(guess).names() if guess else [f"class_{i}" for i in range(n)]
     raise ValueError("cannot tell the class names: no label_names, label_set or num_classes")

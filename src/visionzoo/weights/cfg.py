@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,26 +13,34 @@ IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
 IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
 IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
 
-# Label sets a classifier head may predict, keyed by name; values are the class counts.
-LABEL_SETS = {
-    "imagenet-1k": 1000,
-    "imagenet-12k": 11821,
-    "imagenet-21k": 21841,  # fall11 release, as used by the Swin/ConvNeXt "in22k" heads
-    "imagenet-21k-goog": 21843,  # Google's release, as used by the ViT "in21k" heads
-}
+# Fields held as tuples; lists given for them (JSON, item assignment) are converted.
+_TUPLE_FIELDS = (
+    "input_size",
+    "test_input_size",
+    "mean",
+    "std",
+    "pool_size",
+    "package",
+    "label_names",
+    "classifier",
+    "first_conv",
+)
 
 
-def label_set_for(num_classes: int) -> str | None:
-    """Best guess of the label set for a head with `num_classes` outputs."""
-    for name, n in LABEL_SETS.items():
-        if n == num_classes:
-            return name
-    return None
+def _as_field_value(key: str, value: Any) -> Any:
+    return tuple(value) if key in _TUPLE_FIELDS and isinstance(value, list) else value
 
 
 @dataclass
-class PretrainedCfg:
-    """Source, preprocessing, head and provenance of one pretrained weight set."""
+class PretrainedCfg(MutableMapping):
+    """Source, preprocessing, head and provenance of one pretrained weight set.
+
+    Fields read as attributes (`cfg.mean`) or, as timm's cfg dicts, as items (`cfg["mean"]`,
+    `cfg.get("crop_pct")`, `dict(cfg)`, `**cfg`). The mapping view holds the fields that are not None,
+    then the keys of `extra`; assigning an item sets the field (an unknown key goes to `extra`), and
+    deleting one sets an optional field to None. Every model gets its own copy, so changing a model's
+    cfg changes no other model's.
+    """
 
     architecture: str = ""
     tag: str = ""
@@ -80,12 +90,55 @@ class PretrainedCfg:
         return any((self.file, self.package, self.hf_hub_id, self.url))
 
     def replace(self, **overlay: Any) -> PretrainedCfg:
-        """A copy with some fields changed; unknown field names raise a TypeError naming them."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(overlay) - names)
+        """A copy (with its own `extra`) with some fields changed; unknown field names raise a TypeError."""
+        unknown = sorted(set(overlay) - _FIELD_NAMES)
         if unknown:
-            raise TypeError(f"unknown pretrained cfg field(s) {unknown}; known fields: {sorted(names)}")
+            raise TypeError(
+                f"unknown pretrained cfg field(s) {unknown}; known fields: {sorted(_FIELD_NAMES)}"
+            )
+        overlay.setdefault("extra", copy.deepcopy(self.extra))
         return dataclasses.replace(self, **overlay)
+
+    def copy(self) -> PretrainedCfg:
+        """An independent copy: changing it changes nothing in this cfg."""
+        return self.replace()
+
+    # The mapping view, for code written against timm's dict cfgs.
+    def __getitem__(self, key: str) -> Any:
+        if key in _ITEM_FIELD_SET:
+            value = getattr(self, key)
+            if value is not None:
+                return value
+        elif key in self.extra:
+            return self.extra[key]
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (k for k in _ITEM_FIELDS if getattr(self, k) is not None)
+        yield from (k for k in self.extra if k not in _FIELD_NAMES)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"pretrained cfg keys are strings, got {type(key).__name__}")
+        if key in _ITEM_FIELD_SET:
+            setattr(self, key, _as_field_value(key, value))
+        elif key == "extra":
+            raise TypeError("set `extra` as an attribute (cfg.extra = {...}), not as an item")
+        else:
+            self.extra[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        if key in _ITEM_FIELD_SET:
+            if getattr(self, key) is None:
+                raise KeyError(key)
+            if key not in _OPTIONAL_FIELDS:
+                raise TypeError(f"pretrained cfg field {key!r} cannot be deleted; assign a new value instead")
+            setattr(self, key, None)
+        else:
+            del self.extra[key]
 
     def to_dict(self, drop_empty: bool = True) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -96,13 +149,14 @@ class PretrainedCfg:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> PretrainedCfg:
         """Build from a dict, e.g. a hub `config.json`'s `pretrained_cfg`; unknown keys go to `extra`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        known = {k: v for k, v in d.items() if k in names and k != "extra"}
-        for key in ("input_size", "test_input_size", "mean", "std", "pool_size", "package", "label_names"):
-            if isinstance(known.get(key), list):
-                known[key] = tuple(known[key])
-        if isinstance(known.get("classifier"), list):
-            known["classifier"] = tuple(known["classifier"])
-        extra = {k: v for k, v in d.items() if k not in names}
+        known = {k: _as_field_value(k, v) for k, v in d.items() if k in _ITEM_FIELD_SET}
+        extra = {k: v for k, v in d.items() if k not in _FIELD_NAMES}
         extra.update(d.get("extra") or {})
         return cls(**known, extra=extra)
+
+
+_FIELDS = dataclasses.fields(PretrainedCfg)
+_FIELD_NAMES = frozenset(f.name for f in _FIELDS)
+_ITEM_FIELDS = tuple(f.name for f in _FIELDS if f.name != "extra")  # `extra` is flattened into the view
+_ITEM_FIELD_SET = frozenset(_ITEM_FIELDS)
+_OPTIONAL_FIELDS = frozenset(f.name for f in _FIELDS if "None" in str(f.type))  # deleting sets them to None
