@@ -156,7 +156,8 @@ def test_corrupt_file_skipped_in_batch_raised_alone(tmp_path):
         res = visionzoo.predict(f"{ARCH}.in1k", tmp_path / "imgs", device="cpu")
     assert [Path(r.source).name for r in res] == ["good1.png", "good2.png"]
     assert [str(w.message) for w in caught if w.category is UnreadableImageWarning] == [
-        f"skipped: cannot read image {bad}: not an image file PIL can identify (corrupt or unsupported format)"
+        f"skipped 1 of 3 image(s) that could not be read; first: cannot read image {bad}: "
+        "not an image file PIL can identify (corrupt or unsupported format)"
     ]
     with pytest.raises(ImageReadError, match="cannot read image .*bad.png"):
         visionzoo.predict(f"{ARCH}.in1k", bad, device="cpu")
@@ -236,7 +237,7 @@ def test_cli_errors(capsys, tmp_path):
     bad.write_bytes(b"xx")
     _photo(tmp_path / "ok.png", 0)
     code, out, err = _cli(capsys, f"{ARCH}.in1k", str(tmp_path), "--output", "csv")
-    assert code == 0 and "warning: skipped: cannot read image" in err and "bad.jpg" in err
+    assert code == 0 and "warning: skipped 1 of 2 image(s) that could not be read" in err and "bad.jpg" in err
     assert "ok.png" in out and "bad.jpg" not in out
 
 
