@@ -206,39 +206,43 @@ def scan_images(root: str | os.PathLike, recursive: bool = True) -> ImageScan:
     seen_files: set[tuple[int, int]] = set()
     images: list[Path] = []
     skipped: list[tuple[str, str]] = []
-    pending = [root]  # folders still to list, in sorted depth-first order
-    while pending:
-        folder = pending.pop()
+
+    def listing(folder: Path) -> Iterator[os.DirEntry]:
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as e:
-            skipped.append((str(folder), f"cannot list folder {folder}: {e.strerror}"))
+            skipped.append((str(folder), f"cannot list folder {folder}: {e.strerror or e}"))
+            return iter(())
+        return iter([e for e in entries if not e.name.startswith(".")])
+
+    # depth-first in sorted name order, so the first path met to a file is its first in sorted order
+    stack = [(root, listing(root))]
+    while stack:
+        folder, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
             continue
-        subdirs: list[Path] = []
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            path = Path(folder, entry.name)
-            try:
-                est = entry.stat()  # follows symlinks
-            except OSError as e:
-                if _is_image(entry.name):
-                    why = "a broken symbolic link" if entry.is_symlink() else e.strerror
-                    skipped.append((str(path), str(ImageReadError(path, why))))
-                continue
-            key = (est.st_dev, est.st_ino)
-            if stat.S_ISDIR(est.st_mode):
-                if recursive and key not in seen_dirs:
-                    seen_dirs.add(key)
-                    subdirs.append(path)
-            elif _is_image(entry.name):
-                reason = _not_regular(est.st_mode)
-                if reason is not None:
-                    skipped.append((str(path), str(ImageReadError(path, reason))))
-                elif key not in seen_files:
-                    seen_files.add(key)
-                    images.append(path)
-        pending += reversed(subdirs)
+        path = Path(folder, entry.name)
+        try:
+            est = entry.stat()  # follows symlinks
+        except OSError as e:
+            if _is_image(entry.name):
+                why = "a broken symbolic link" if entry.is_symlink() else (e.strerror or str(e))
+                skipped.append((str(path), str(ImageReadError(path, why))))
+            continue
+        key = (est.st_dev, est.st_ino)
+        if stat.S_ISDIR(est.st_mode):
+            if recursive and key not in seen_dirs:
+                seen_dirs.add(key)
+                stack.append((path, listing(path)))
+        elif _is_image(entry.name):
+            reason = _not_regular(est.st_mode)
+            if reason is not None:
+                skipped.append((str(path), str(ImageReadError(path, reason))))
+            elif key not in seen_files:
+                seen_files.add(key)
+                images.append(path)
     return ImageScan(sorted(images), skipped)
 
 
