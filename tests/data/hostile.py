@@ -56,10 +56,10 @@ def write_bomb(path, side=30000):
     return path
 
 
-def write_sideways(path):
-    """The cat photo stored rotated 90 degrees counter-clockwise, with EXIF Orientation 6
-    ('rotate 90 clockwise to view'), as a phone writes it. Returns (upright, stored) arrays."""
-    upright = Image.open(sample_image_path()).convert("RGB")
+def write_sideways(path, upright=None):
+    """A photo (default: the bundled cat) stored rotated 90 degrees counter-clockwise with EXIF
+    Orientation 6 ('rotate 90 clockwise to view'), as a phone writes it. Returns (upright, stored) arrays."""
+    upright = Image.open(sample_image_path()).convert("RGB") if upright is None else upright
     stored = upright.transpose(Image.Transpose.ROTATE_90)
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation
