@@ -68,20 +68,24 @@ def _is_image(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(IMG_EXTENSIONS)
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
 def _not_regular(st_mode: int) -> str | None:
-    """Why a file of this mode is not an image candidate (None for a regular file)."""
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    )
+    """Why a file of this mode is not an image candidate, e.g. 'not a regular file but a FIFO (named pipe)'.
+
+    None for a regular file: only those are opened, since reading a FIFO or device can block forever.
+    """
     if stat.S_ISREG(st_mode):
         return None
-    return next(
-        (f"not a regular file but {what}" for test, what in kinds if test(st_mode)), "not a regular file"
-    )
+    kind = next((what for test, what in _FILE_KINDS if test(st_mode)), "something else")
+    return f"not a regular file but {kind}"
 
 
 # 16/32-bit integer and float modes, which Image.convert clips to 0..255 instead of scaling
@@ -94,7 +98,7 @@ def _high_bit_to_8bit(img: Image.Image) -> Image.Image:
     I;16*: 0..65535. I: 0..65535 (Pillow's mode for 16-bit data), or 0..2**31-1 when larger values
     occur. F: 0..1 if its maximum is at most 1, 0..255 if at most 255, else 0..65535.
     """
-    arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)  # [H, W]
+    arr = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)  # [H, W]
     top = float(arr.max()) if arr.size else 0.0
     if img.mode.startswith("I;16"):
         full = 65535.0
@@ -130,9 +134,10 @@ def _open_regular_file(p: Path) -> BinaryIO:
     except OSError as e:
         raise ImageReadError(p, f"{type(e).__name__}: {e.strerror}") from None
     try:
-        reason = _not_regular(os.fstat(fd).st_mode)
-        if reason == "not a regular file but a directory":
+        st_mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(st_mode):
             raise IsADirectoryError(f"expected an image file, got a directory: {p}")
+        reason = _not_regular(st_mode)
         if reason is not None:
             raise ImageReadError(p, reason)
         if hasattr(os, "set_blocking"):
