@@ -69,7 +69,9 @@ def test_train_exif_transpose_option(tmp_path):
         p = tmp_path / "data" / split / cls / "x.png"
         p.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(p)
-    common = dict(model="mobilenetv3_small_075", data=str(tmp_path / "data"), batch_size=2, no_aug=True, num_workers=0)
+    common = dict(
+        model="mobilenetv3_small_075", data=str(tmp_path / "data"), batch_size=2, no_aug=True, num_workers=0
+    )
     for exif, want in ((False, stored), (True, upright)):
         trainer = Trainer(TrainConfig(output=str(tmp_path / f"out{exif}"), exif_transpose=exif, **common))
         x, _ = trainer.train_set[0]  # cat/phone.png
