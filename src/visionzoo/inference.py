@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .data.config import resolve_data_config
-from .data.datasets import ImageReadError, UnreadableImageWarning, find_images, load_image
+from .data.datasets import ImageReadError, convert_image, load_image, scan_images, warn_skipped
 from .data.labels import label_names_for
 from .data.transforms import create_transform
 
@@ -78,8 +77,11 @@ def _check_positive(name: str, value: Any) -> None:
 _Item = tuple[str, "str | Image.Image | torch.Tensor"]
 
 
-def _expand(images: Any) -> list[_Item]:
-    """Flatten paths, folders (recursively), PIL images and tensors into single images."""
+def _expand(images: Any, skipped: list[tuple[str, str]]) -> list[_Item]:
+    """Flatten paths, folders (recursively), PIL images and tensors into single images.
+
+    Image-named entries of folders that are not regular files are added to `skipped` as (path, reason).
+    """
     if isinstance(images, (str, os.PathLike, Image.Image, torch.Tensor)):
         images = [images]
     elif not isinstance(images, (list, tuple)):
@@ -91,9 +93,11 @@ def _expand(images: Any) -> list[_Item]:
         if isinstance(obj, (str, os.PathLike)):
             p = Path(obj)
             if p.is_dir():
-                found = find_images(p)
+                found, left_out = scan_images(p)
                 if not found:
-                    raise ValueError(f"no image files found in folder {p}")
+                    hint = f" ({len(left_out)} left out; first: {left_out[0][1]})" if left_out else ""
+                    raise ValueError(f"no image files found in folder {p}{hint}")
+                skipped += left_out
                 items += [(str(f), str(f)) for f in found]
             elif p.exists():
                 items.append((str(p), str(p)))
@@ -122,25 +126,26 @@ def _expand(images: Any) -> list[_Item]:
 
 
 def _batches(
-    items: list[_Item], transform: Any, batch_size: int, strict: bool
+    items: list[_Item], transform: Any, batch_size: int, strict: bool, skipped: list[tuple[str, str]]
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
-    """Load, preprocess and stack images; unreadable files raise when `strict`, else are warned about and skipped."""
+    """Load, preprocess and stack images; unreadable files raise when `strict`, else go to `skipped`.
+
+    Files and PIL images are turned upright by their EXIF Orientation tag, as a viewer shows them.
+    """
     names: list[str] = []
     tensors: list[torch.Tensor] = []
     for name, obj in items:
         if isinstance(obj, str):
             try:
-                obj = load_image(obj)
+                obj = load_image(obj, exif_transpose=True)
             except (ImageReadError, FileNotFoundError) as e:
                 if strict:
                     raise
-                warnings.warn(f"skipped: {e}", UnreadableImageWarning, stacklevel=3)
+                skipped.append((name, str(e)))
                 continue
-        t = (
-            obj
-            if isinstance(obj, torch.Tensor)
-            else transform(obj if obj.mode == "RGB" else obj.convert("RGB"))
-        )  # [C, H, W]
+        elif isinstance(obj, Image.Image):
+            obj = convert_image(ImageOps.exif_transpose(obj), "RGB")
+        t = obj if isinstance(obj, torch.Tensor) else transform(obj)  # [C, H, W]
         if tensors and t.shape != tensors[0].shape:
             # tensors of another size cannot share a batch: flush what we have
             yield names, torch.stack(tensors)
@@ -181,8 +186,11 @@ def predict(
     Returns:
         `list[Prediction]` in input order (folders in sorted path order). Each Prediction also has
         `.source` (path or '<PIL image i>'), `.indices` (class indices) and `.label` (the top answer).
-        With several images, a file that cannot be read is warned about (UnreadableImageWarning)
-        and left out; with a single image it raises ImageReadError naming the file.
+        Files and PIL images are turned upright by their EXIF Orientation tag first. With several
+        images, files that cannot be read (corrupt, not regular files, decompression bombs beyond
+        `PIL.Image.MAX_IMAGE_PIXELS`, more elongated than `MAX_ASPECT_RATIO`:1) are left out, with
+        one UnreadableImageWarning giving their count and the first of them; with a single image
+        it raises ImageReadError naming the file.
 
     Example:
         >>> predict("tf_efficientnet_lite0", "cat.jpg", topk=3)[0]
@@ -191,7 +199,9 @@ def predict(
     _check_positive("topk", topk)
     _check_positive("batch_size", batch_size)
     dev = _as_device(device)
-    items = _expand(images)
+    skipped: list[tuple[str, str]] = []  # (source, reason) of images left out
+    items = _expand(images, skipped)
+    num_left_out = len(skipped)  # by the folder scan, before anything is opened
 
     if isinstance(model_or_name, str):
         from .factory import create_model
@@ -220,7 +230,7 @@ def predict(
     dtype = next(model.parameters()).dtype
     strict = len(items) == 1
     results: list[Prediction] = []
-    batches = _batches(items, transform, batch_size, strict)
+    batches = _batches(items, transform, batch_size, strict, skipped)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -241,6 +251,7 @@ def predict(
     finally:
         if bar is not None:
             bar.close()
+    warn_skipped(skipped, len(items) + num_left_out, stacklevel=2)
     if not results:
         raise ValueError("none of the given images could be read")
     return results

@@ -47,6 +47,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--color-jitter", type=float, default=None)
     p.add_argument("--auto-augment", default=None, help="RandAugment policy, e.g. rand-m9-mstd0.5")
     p.add_argument("--re-prob", type=float, default=0.0, help="random erasing probability")
+    p.add_argument(
+        "--exif-transpose",
+        action="store_true",
+        help="turn images upright by their EXIF Orientation tag (default off, as timm)",
+    )
     p.add_argument("-j", "--num-workers", type=int, default=2)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output", default="runs", help="parent folder of run folders")

@@ -25,6 +25,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--img-size", type=int, default=None)
     p.add_argument("--amp", choices=("bf16", "fp16"), default=None)
     p.add_argument("--device", default=None)
+    p.add_argument(
+        "--exif-transpose",
+        action="store_true",
+        help="turn images upright by their EXIF Orientation tag (default off, as timm)",
+    )
     p.add_argument("--output", choices=("table", "json", "csv"), default="table")
     p.add_argument("--json", action="store_true", help="same as --output json")
     p.add_argument("--results-file", help="also write the results (JSON or CSV by extension) here")
@@ -45,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
         amp=args.amp,
         device=args.device,
         img_size=args.img_size,
+        exif_transpose=args.exif_transpose,
     )
     out = dict(model=args.model, **res.to_dict())
     fmt = "json" if args.json else args.output

@@ -11,20 +11,29 @@ from __future__ import annotations
 
 import csv
 import os
+import stat
+import struct
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, NamedTuple
 
+import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .transforms import check_aspect_ratio
 
 __all__ = [
     "IMG_EXTENSIONS",
     "ImageReadError",
     "UnreadableImageWarning",
     "load_image",
+    "convert_image",
     "find_images",
+    "scan_images",
+    "ImageScan",
     "ImageFolderDataset",
     "FileListDataset",
     "ImagePathsDataset",
@@ -32,6 +41,7 @@ __all__ = [
     "create_loader",
     "ImageLoader",
     "skip_failed_collate",
+    "warn_skipped",
 ]
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
@@ -47,60 +57,232 @@ class ImageReadError(ValueError):
 
 
 class UnreadableImageWarning(UserWarning):
-    """An image was skipped because it could not be read."""
+    """Images were skipped because they could not be read; `skipped` lists (path, reason)."""
+
+    def __init__(self, message: str, skipped: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.skipped = list(skipped)
 
 
 def _is_image(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(IMG_EXTENSIONS)
 
 
-def load_image(path: str | os.PathLike, mode: str = "RGB") -> Image.Image:
-    """Open and fully decode an image file, converted to `mode`.
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
-    Raises FileNotFoundError if it does not exist, ImageReadError if it cannot be decoded.
+
+def _not_regular(st_mode: int) -> str | None:
+    """Why a file of this mode is not an image candidate, e.g. 'not a regular file but a FIFO (named pipe)'.
+
+    None for a regular file: only those are opened, since reading a FIFO or device can block forever.
+    """
+    if stat.S_ISREG(st_mode):
+        return None
+    kind = next((what for test, what in _FILE_KINDS if test(st_mode)), "something else")
+    return f"not a regular file but {kind}"
+
+
+# 16/32-bit integer and float modes, which Image.convert clips to 0..255 instead of scaling
+_HIGH_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+
+
+def _high_bit_to_8bit(img: Image.Image) -> Image.Image:
+    """A grey 'L' image from a 16/32-bit integer or float one, scaled rather than clipped.
+
+    I;16*: 0..65535. I: 0..65535 (Pillow's mode for 16-bit data), or 0..2**31-1 when larger values
+    occur. F: 0..1 if its maximum is at most 1, 0..255 if at most 255, else 0..65535.
+    """
+    arr = np.nan_to_num(np.asarray(img, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)  # [H, W]
+    top = float(arr.max()) if arr.size else 0.0
+    if img.mode.startswith("I;16"):
+        full = 65535.0
+    elif img.mode == "I":
+        full = 65535.0 if top <= 65535 else 2.0**31 - 1
+    else:
+        full = 1.0 if top <= 1.0 else 255.0 if top <= 255.0 else 65535.0
+    out = np.clip(np.rint(arr * (255.0 / full)), 0, 255).astype(np.uint8)
+    return Image.fromarray(out, "L")
+
+
+def convert_image(img: Image.Image, mode: str = "RGB") -> Image.Image:
+    """`img` in `mode`, with 16-bit, 32-bit and float pixels scaled to 8 bits (not clipped).
+
+    A palette image with transparency goes through RGBA so Pillow does not warn about it.
+    """
+    if img.mode in _HIGH_BIT_MODES and mode != img.mode:
+        img = _high_bit_to_8bit(img)
+    elif img.mode == "P" and "transparency" in img.info and mode != "P":
+        img = img.convert("RGBA")
+    return img if img.mode == mode else img.convert(mode)
+
+
+def _open_regular_file(p: Path) -> BinaryIO:
+    """Open `p` for reading if it is a regular file; a FIFO or device is refused without blocking."""
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer would otherwise wait forever
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image not found: {p}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"expected an image file, got a directory: {p}") from None
+    except OSError as e:
+        raise ImageReadError(p, f"{type(e).__name__}: {e.strerror}") from None
+    try:
+        st_mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(st_mode):
+            raise IsADirectoryError(f"expected an image file, got a directory: {p}")
+        reason = _not_regular(st_mode)
+        if reason is not None:
+            raise ImageReadError(p, reason)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def load_image(path: str | os.PathLike, mode: str = "RGB", exif_transpose: bool = False) -> Image.Image:
+    """Open and fully decode an image file, converted to `mode` (see `convert_image`).
+
+    Args:
+        path: a regular file; a FIFO, socket or device is refused before anything is read.
+        mode: the PIL mode wanted ('RGB', 'L', ...).
+        exif_transpose: rotate/flip the image as its EXIF Orientation tag says (phone photos).
+
+    Raises FileNotFoundError if it does not exist, ImageReadError if it cannot be decoded, is not a
+    regular file, has more pixels than PIL's decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`),
+    or is more elongated than `MAX_ASPECT_RATIO`:1.
     """
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"image not found: {p}")
-    if p.is_dir():
-        raise IsADirectoryError(f"expected an image file, got a directory: {p}")
-    try:
-        with Image.open(p) as img:
-            return img.convert(mode)  # convert forces the full decode, so truncated files fail here
-    except UnidentifiedImageError:
-        raise ImageReadError(
-            p, "not an image file PIL can identify (corrupt or unsupported format)"
-        ) from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(p, f"{type(e).__name__}: {e}") from None
+    with _open_regular_file(p) as f:
+        try:
+            with Image.open(f) as opened:  # reads the header only: size and mode
+                try:
+                    check_aspect_ratio(*opened.size)
+                except ValueError as e:
+                    raise ImageReadError(p, str(e)) from None
+                opened.load()  # the full decode, so truncated files fail here
+                img = ImageOps.exif_transpose(opened) if exif_transpose else opened
+                out = convert_image(img, mode)
+                return out.copy() if out is opened else out  # closing `opened` releases its pixels
+        except ImageReadError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ImageReadError(p, f"possible decompression bomb: {e}") from None
+        except UnidentifiedImageError:
+            raise ImageReadError(
+                p, "not an image file PIL can identify (corrupt or unsupported format)"
+            ) from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error) as e:
+            raise ImageReadError(p, f"{type(e).__name__}: {e}") from None
+        except Warning as e:  # any other warning the caller escalated to an error
+            raise ImageReadError(p, f"{type(e).__name__}: {e}") from None
 
 
-def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
-    """Image files (by extension) under `root`, sorted; hidden files and folders are ignored."""
+class ImageScan(NamedTuple):
+    """What `scan_images` found: image files, and image-named entries it left out with the reason."""
+
+    images: list[Path]
+    skipped: list[tuple[str, str]]
+
+
+def scan_images(root: str | os.PathLike, recursive: bool = True) -> ImageScan:
+    """Image files (by extension) under `root`, sorted, each file once; hidden names are ignored.
+
+    Symlinked folders are followed, each real folder at most once (so symlink loops end), and a file
+    reachable by several paths is listed once, under the first path in sorted order. Image-named
+    entries that are not regular files (FIFOs, sockets, devices, broken links) are not opened;
+    they are returned in `skipped` as (path, reason).
+    """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"folder not found: {root}")
     if not root.is_dir():
         raise NotADirectoryError(f"not a folder: {root}")
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in filenames if _is_image(f) and not f.startswith(".")]
-        if not recursive:
-            break
-    return sorted(found)
+    st = root.stat()
+    seen_dirs = {(st.st_dev, st.st_ino)}
+    seen_files: set[tuple[int, int]] = set()
+    images: list[Path] = []
+    skipped: list[tuple[str, str]] = []
+
+    def listing(folder: Path) -> Iterator[os.DirEntry]:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:
+            skipped.append((str(folder), f"cannot list folder {folder}: {e.strerror or e}"))
+            return iter(())
+        return iter([e for e in entries if not e.name.startswith(".")])
+
+    # depth-first in sorted name order, so the first path met to a file is its first in sorted order
+    stack = [(root, listing(root))]
+    while stack:
+        folder, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
+        path = Path(folder, entry.name)
+        try:
+            est = entry.stat()  # follows symlinks
+        except OSError as e:
+            if _is_image(entry.name):
+                why = "a broken symbolic link" if entry.is_symlink() else (e.strerror or str(e))
+                skipped.append((str(path), str(ImageReadError(path, why))))
+            continue
+        key = (est.st_dev, est.st_ino)
+        if stat.S_ISDIR(est.st_mode):
+            if recursive and key not in seen_dirs:
+                seen_dirs.add(key)
+                stack.append((path, listing(path)))
+        elif _is_image(entry.name):
+            reason = _not_regular(est.st_mode)
+            if reason is not None:
+                skipped.append((str(path), str(ImageReadError(path, reason))))
+            elif key not in seen_files:
+                seen_files.add(key)
+                images.append(path)
+    return ImageScan(sorted(images), skipped)
+
+
+def find_images(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Image files under `root`, sorted, each once; see `scan_images`, which also lists what was left out."""
+    return scan_images(root, recursive).images
+
+
+def warn_skipped(skipped: Sequence[tuple[str, str]], total: int, stacklevel: int = 3) -> None:
+    """One UnreadableImageWarning for all of `skipped` [(path, reason)]: their count and the first reason."""
+    if skipped:
+        msg = f"skipped {len(skipped)} of {total} image(s) that could not be read; first: {skipped[0][1]}"
+        warnings.warn(UnreadableImageWarning(msg, skipped), stacklevel=stacklevel)
 
 
 class _ImageDataset(torch.utils.data.Dataset):
-    """Shared behaviour: `samples` [(path, class index)], `classes`, `class_to_idx`, `transform`."""
+    """Shared behaviour: `samples` [(path, class index)], `classes`, `class_to_idx`, `transform`.
+
+    `exif_transpose` turns images upright by their EXIF Orientation tag; off by default, as in timm,
+    so published accuracies reproduce.
+    """
 
     samples: list[tuple[str, int]]
     classes: list[str]
     class_to_idx: dict[str, int]
 
-    def __init__(self, transform: Callable | None = None, target_transform: Callable | None = None) -> None:
+    def __init__(
+        self,
+        transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        exif_transpose: bool = False,
+    ) -> None:
         self.transform = transform
         self.target_transform = target_transform
+        self.exif_transpose = exif_transpose
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -111,7 +293,7 @@ class _ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         path, target = self.samples[index]
-        img = load_image(path)
+        img = load_image(path, exif_transpose=self.exif_transpose)
         if self.transform is not None:
             img = self.transform(img)
         if self.target_transform is not None:
@@ -133,6 +315,10 @@ class ImageFolderDataset(_ImageDataset):
         transform: applied to each PIL image (e.g. `create_transform(...)`).
         class_to_idx: a fixed class mapping (e.g. the training set's, for a validation folder);
             a class folder not in it raises a ValueError.
+        exif_transpose: turn images upright by their EXIF Orientation tag (default off, as timm).
+
+    Image-named entries that are not regular files (FIFOs, devices, broken links) are left out,
+    listed in `skipped_files` as (path, reason) and warned about once (UnreadableImageWarning).
     """
 
     def __init__(
@@ -141,16 +327,22 @@ class ImageFolderDataset(_ImageDataset):
         transform: Callable | None = None,
         target_transform: Callable | None = None,
         class_to_idx: dict[str, int] | None = None,
+        exif_transpose: bool = False,
     ) -> None:
-        super().__init__(transform, target_transform)
+        super().__init__(transform, target_transform, exif_transpose)
         self.root = Path(root)
         if not self.root.exists():
             raise FileNotFoundError(f"dataset folder not found: {self.root}")
         if not self.root.is_dir():
             raise NotADirectoryError(f"dataset path is not a folder: {self.root}")
         class_dirs = sorted(d.name for d in self.root.iterdir() if d.is_dir() and not d.name.startswith("."))
-        per_class = {c: find_images(self.root / c) for c in class_dirs}
-        per_class = {c: files for c, files in per_class.items() if files}
+        scans = {c: scan_images(self.root / c) for c in class_dirs}
+        self.skipped_files = [s for scan in scans.values() for s in scan.skipped]
+        if self.skipped_files:
+            warn_skipped(
+                self.skipped_files, len(self.skipped_files) + sum(len(s.images) for s in scans.values())
+            )
+        per_class = {c: scan.images for c, scan in scans.items() if scan.images}
         if not per_class:
             loose = find_images(self.root, recursive=False)
             hint = (
@@ -198,8 +390,9 @@ class FileListDataset(_ImageDataset):
         target_transform: Callable | None = None,
         class_to_idx: dict[str, int] | None = None,
         check_files: bool = True,
+        exif_transpose: bool = False,
     ) -> None:
-        super().__init__(transform, target_transform)
+        super().__init__(transform, target_transform, exif_transpose)
         self.list_file = Path(list_file)
         if not self.list_file.is_file():
             raise FileNotFoundError(f"list file not found: {self.list_file}")
@@ -240,15 +433,22 @@ class FileListDataset(_ImageDataset):
         self.classes = sorted(self.class_to_idx, key=self.class_to_idx.__getitem__)
         self.samples = [(p, i) for (p, _, _), i in zip(rows, indices)]
         if check_files:
-            missing = [p for p, _ in self.samples if not os.path.isfile(p)]
+            missing = [p for p, _ in self.samples if not os.path.exists(p)]
             if missing:
                 raise FileNotFoundError(
                     f"{len(missing)} image(s) listed in {self.list_file} do not exist, e.g. {missing[:3]}"
                 )
+            odd = [p for p, _ in self.samples if not os.path.isfile(p)]
+            if odd:
+                raise ValueError(
+                    f"{len(odd)} path(s) listed in {self.list_file} are not regular files "
+                    f"(folders, FIFOs or devices), e.g. {odd[:3]}"
+                )
 
     def _read_rows(self) -> list[tuple[str, int | str, int]]:
         is_csv = self.list_file.suffix.lower() == ".csv"
-        text = self.list_file.read_text(encoding="utf-8-sig").splitlines()
+        # surrogateescape: paths that are not valid UTF-8 still name their files
+        text = self.list_file.read_text(encoding="utf-8-sig", errors="surrogateescape").splitlines()
         rows: list[tuple[str, int | str, int]] = []
         for lineno, line in enumerate(text, start=1):
             if not line.strip() or line.lstrip().startswith("#"):
@@ -285,15 +485,21 @@ def _first_line(lines: Sequence[str]) -> int:
 class ImagePathsDataset(torch.utils.data.Dataset):
     """Unlabelled images given as a list of paths; items are (image, index into the list)."""
 
-    def __init__(self, paths: Sequence[str | os.PathLike], transform: Callable | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike],
+        transform: Callable | None = None,
+        exif_transpose: bool = False,
+    ) -> None:
         self.paths = [str(p) for p in paths]
         self.transform = transform
+        self.exif_transpose = exif_transpose
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[Any, int]:
-        img = load_image(self.paths[index])
+        img = load_image(self.paths[index], exif_transpose=self.exif_transpose)
         return (self.transform(img) if self.transform is not None else img), index
 
     def filename(self, index: int) -> str:
@@ -305,11 +511,13 @@ def create_dataset(
     split: str | None = None,
     transform: Callable | None = None,
     class_to_idx: dict[str, int] | None = None,
+    exif_transpose: bool = False,
 ) -> _ImageDataset:
     """A dataset from a class-folder tree or a CSV/TXT list file.
 
     With `split` ('train', 'val', ...), `path/<split>` (or `path/<split>.csv|.txt`) is used;
-    'val' and 'validation' find each other.
+    'val' and 'validation' find each other. `exif_transpose` turns images upright by their EXIF
+    Orientation tag (default off, as in timm, so published accuracies reproduce).
     """
     p = Path(path)
     if not p.exists():
@@ -319,12 +527,18 @@ def create_dataset(
         for name in candidates:
             for c in [p / name] + [p / f"{name}{ext}" for ext in LIST_EXTENSIONS]:
                 if c.exists():
-                    return create_dataset(c, transform=transform, class_to_idx=class_to_idx)
+                    return create_dataset(
+                        c, transform=transform, class_to_idx=class_to_idx, exif_transpose=exif_transpose
+                    )
         raise FileNotFoundError(f"no split {split!r} in {p} (looked for a folder or list file named {split})")
     if p.is_dir():
-        return ImageFolderDataset(p, transform=transform, class_to_idx=class_to_idx)
+        return ImageFolderDataset(
+            p, transform=transform, class_to_idx=class_to_idx, exif_transpose=exif_transpose
+        )
     if str(p).lower().endswith(LIST_EXTENSIONS):
-        return FileListDataset(p, transform=transform, class_to_idx=class_to_idx)
+        return FileListDataset(
+            p, transform=transform, class_to_idx=class_to_idx, exif_transpose=exif_transpose
+        )
     raise ValueError(
         f"unknown dataset file type {p.suffix!r} for {p}; give a folder or a {'/'.join(LIST_EXTENSIONS)} list"
     )
@@ -369,12 +583,17 @@ def skip_failed_collate(batch: list[Any]) -> tuple[Any, list[tuple[str, str]]]:
 
 
 class ImageLoader:
-    """A DataLoader whose batches leave out unreadable images; they are warned about and listed in `skipped`."""
+    """A DataLoader whose batches leave out unreadable images.
+
+    Each unreadable file is warned about once (UnreadableImageWarning) and listed once in `skipped`,
+    however many epochs meet it.
+    """
 
     def __init__(self, loader: torch.utils.data.DataLoader, dataset: torch.utils.data.Dataset) -> None:
         self.loader = loader
         self.dataset = dataset
         self.skipped: list[str] = []
+        self._skipped_set: set[str] = set()
 
     @property
     def num_skipped(self) -> int:
@@ -399,6 +618,9 @@ class ImageLoader:
     def __iter__(self) -> Iterator[Any]:
         for batch, failed in self.loader:
             for path, reason in failed:
+                if path in self._skipped_set:
+                    continue  # warned about in an earlier epoch
+                self._skipped_set.add(path)
                 self.skipped.append(path)
                 warnings.warn(f"skipped unreadable image: {reason}", UnreadableImageWarning, stacklevel=2)
             if batch is not None:

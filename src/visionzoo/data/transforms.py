@@ -36,7 +36,14 @@ __all__ = [
     "RandomErasing",
     "rand_augment_transform",
     "pil_interpolation",
+    "MAX_ASPECT_RATIO",
+    "check_aspect_ratio",
 ]
+
+# Widest (or tallest) image accepted, as long side : short side. Real panoramas stay well under
+# 100:1; beyond it, scaling the short side up to the model's input size costs memory in proportion
+# to the ratio (a 10000x1 image resized to a 256 short side would be a 2 GB 2560000x256 image).
+MAX_ASPECT_RATIO = 100
 
 _INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -94,6 +101,17 @@ def _pair(size: int | Sequence[int]) -> tuple[int, int]:
     return size[0], size[1]
 
 
+def check_aspect_ratio(width: int, height: int) -> None:
+    """Raise ValueError for an empty image or one more elongated than MAX_ASPECT_RATIO:1."""
+    if width < 1 or height < 1:
+        raise ValueError(f"image is empty ({width}x{height})")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ValueError(
+            f"a {width}x{height} image has an aspect ratio beyond {MAX_ASPECT_RATIO}:1, "
+            "too elongated to resize for a model"
+        )
+
+
 def _check_pil(img: Any) -> Image.Image:
     if not isinstance(img, Image.Image):
         raise TypeError(f"expected a PIL image, got {type(img).__name__}")
@@ -125,6 +143,7 @@ class ResizeShorter:
 
     def __call__(self, img: Image.Image) -> Image.Image:
         w, h = _check_pil(img).size
+        check_aspect_ratio(w, h)
         if w <= h:
             new_w, new_h = self.size, int(self.size * h / w)
         else:
@@ -149,6 +168,7 @@ class ResizeKeepRatio:
 
     def __call__(self, img: Image.Image) -> Image.Image:
         w, h = _check_pil(img).size
+        check_aspect_ratio(w, h)
         rh, rw = h / self.size[0], w / self.size[1]
         ratio = max(rh, rw) * self.longest + min(rh, rw) * (1.0 - self.longest)
         new_h, new_w = round(h / ratio), round(w / ratio)

@@ -158,8 +158,13 @@ def validate(
     amp: str | bool | None = None,
     device: str | None = None,
     img_size: int | None = None,
+    exif_transpose: bool = False,
 ) -> EvalResult:
-    """Validate a model on an ImageFolder split (or a file list): the library side of `visionzoo validate`."""
+    """Validate a model on an ImageFolder split (or a file list): the library side of `visionzoo validate`.
+
+    `exif_transpose` turns images upright by their EXIF Orientation tag; off by default, as in timm,
+    so published accuracies reproduce.
+    """
     from ..data.config import resolve_model_data_config
     from ..data.datasets import create_dataset, create_loader
     from ..data.transforms import create_transform
@@ -173,7 +178,8 @@ def validate(
     data_cfg = resolve_model_data_config(model)
     if img_size:
         data_cfg["input_size"] = (data_cfg["input_size"][0], img_size, img_size)
-    dataset = create_dataset(data, split=split, transform=create_transform(**data_cfg, is_training=False))
+    transform = create_transform(**data_cfg, is_training=False)
+    dataset = create_dataset(data, split=split, transform=transform, exif_transpose=exif_transpose)
     sampler = None
     if dist_info.enabled:
         from .distributed import ShardedSampler

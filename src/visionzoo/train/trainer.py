@@ -73,6 +73,7 @@ class TrainConfig:
     color_jitter: float | None = None
     auto_augment: str | None = None
     re_prob: float = 0.0
+    exif_transpose: bool = False  # turn images upright by their EXIF tag (timm does not)
     num_workers: int = 2
     seed: int = 42
     output: str = "runs"
@@ -204,7 +205,9 @@ class Trainer:
                 re_prob=cfg.re_prob,
             )
         )
-        self.train_set = create_dataset(str(root), split=cfg.train_split, transform=train_tf)
+        self.train_set = create_dataset(
+            str(root), split=cfg.train_split, transform=train_tf, exif_transpose=cfg.exif_transpose
+        )
         self.classes = list(self.train_set.classes)
         if len(self.classes) < 2:
             raise ValueError(
@@ -219,7 +222,9 @@ class Trainer:
         self.val_set = None
         if cfg.val_split:
             try:
-                self.val_set = create_dataset(str(root), split=cfg.val_split, transform=eval_tf)
+                self.val_set = create_dataset(
+                    str(root), split=cfg.val_split, transform=eval_tf, exif_transpose=cfg.exif_transpose
+                )
             except FileNotFoundError:
                 self.val_set = None
             if self.val_set is not None and list(self.val_set.classes) != self.classes:
