@@ -180,10 +180,13 @@ def load_image_tensor(
     from PIL import Image
 
     from ..data.config import resolve_data_config
-    from ..data.datasets import load_image
+    from ..data.datasets import convert_image, load_image
     from ..data.transforms import Compose, Normalize, ToTensor, create_transform
 
-    image = image.convert("RGB") if isinstance(image, Image.Image) else load_image(Path(image).expanduser())
+    if isinstance(image, Image.Image):
+        image = convert_image(image)
+    else:  # upright by its EXIF tag, as predict reads it
+        image = load_image(Path(image).expanduser(), exif_transpose=True)
     c, h, w = input_size
     data_cfg = resolve_data_config({"input_size": (3, h, w)}, pretrained_cfg=cfg)
     steps = create_transform(**data_cfg).transforms
