@@ -188,11 +188,11 @@ def benchmark_model(
             step()
             sync()
             times.append(time.perf_counter() - t0)
+    except torch.OutOfMemoryError as e:
+        raise MemoryError(
+            f"{name}: out of memory at batch size {batch_size}; try a smaller --batch-size"
+        ) from e
     except RuntimeError as e:
-        if "out of memory" in str(e).lower():
-            raise MemoryError(
-                f"{name}: out of memory at batch size {batch_size}; try a smaller --batch-size"
-            ) from e
         if "size" in str(e).lower() or "shape" in str(e).lower():
             raise ValueError(f"{name} cannot run on a {c}x{h}x{w} input: {e}") from e
         raise
