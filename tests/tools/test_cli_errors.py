@@ -17,7 +17,6 @@ from PIL import Image
 
 import visionzoo
 from visionzoo.cli import build_parser, main
-from visionzoo.cli._common import amp_of
 from visionzoo.registry import is_model, register_model
 from visionzoo.tools.info import model_info
 from visionzoo.weights.cfg import PretrainedCfg
@@ -64,6 +63,8 @@ def test_bad_img_size_is_one_line(cli):
 
 @pytest.mark.parametrize("command", [["train", "m", "--data", "d"], ["validate", "m", "--data", "d"]])
 def test_precision_and_the_old_amp_spelling(command, cli):
+    from visionzoo.cli._common import amp_of
+
     parser = build_parser()
     assert amp_of(parser.parse_args([*command, "--precision", "bf16"])) == "bf16"
     assert amp_of(parser.parse_args([*command, "--precision", "fp32"])) is None
@@ -112,6 +113,8 @@ def test_cuda_device_without_gpu_is_one_line(cli, tmp_path):
     img = _image(tmp_path / "a.png")
     assert_user_error(cli("predict", CNN_NAME, str(img), "--no-pretrained", "--device", "cuda"), "cuda")
     assert_user_error(cli("predict", CNN_NAME, str(img), "--no-pretrained", "--device", "gpu0"), "device")
+    assert_user_error(cli("validate", CNN_NAME, "--data", str(tmp_path), "--device", "cuda:1"), "cuda")
+    assert_user_error(cli("train", CNN_NAME, "--data", str(tmp_path), "--device", "cuda"), "cuda")
 
 
 # --- file names that are not UTF-8 ----------------------------------------------------------------

@@ -426,3 +426,20 @@ def test_overwrite_starts_a_finished_run_afresh(small_digits_dir, tmp_path, caps
         train(cfg, overwrite=True, resume=True)
     code, err = _cli(capsys, "train", CNN_NAME, "--data", "d", "--resume", "--overwrite")
     assert code == 2 and "not allowed with" in _one_line(err)
+
+
+def test_resume_reads_a_last_pth_of_the_older_format(small_digits_dir, tmp_path):
+    """Files written before the RNG state was stored as tensors hold numpy's state tuple (an ndarray)."""
+    import numpy as np
+
+    cfg = TrainConfig(model=CNN_NAME, data=str(small_digits_dir), epochs=2, output=str(tmp_path), run_name="old",
+                      **TINY)  # fmt: skip
+    first = train(cfg, max_epochs_this_run=1)
+    last = first.run_dir / "last.pth"
+    state = torch.load(last, weights_only=True)
+    state["rng"]["numpy"] = np.random.get_state()
+    torch.save(state, last)
+    with pytest.raises(Exception, match="Unsupported global"):
+        torch.load(last, weights_only=True)  # the format this test is about
+    resumed = train(cfg, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [0, 1]

@@ -75,7 +75,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..tools._common import check_device
     from ..train.trainer import TrainConfig, train
+
+    check_device(args.device)
 
     fields = set(TrainConfig.__dataclass_fields__)
     kwargs = {k: v for k, v in vars(args).items() if k in fields}

@@ -34,7 +34,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..tools._common import check_device
     from ..train.evaluate import validate
+
+    check_device(args.device)
 
     res = validate(
         args.model,

@@ -205,12 +205,18 @@ def load_train_state(path: Path) -> dict:
     except pickle.UnpicklingError as e:
         lines = [ln.strip() for ln in str(e).splitlines()]
         code = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln), None)
-        if code is not None:
+        if code is not None and _only_numpy_arrays(path):
+            with torch.serialization.safe_globals(_numpy_array_globals()):
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        elif code is not None:
             raise UnsafeCheckpointError(
                 f"refusing to resume from {path}: unsafe checkpoint, it holds pickled Python objects "
                 f"({code}); nothing in it was executed"
             ) from None
-        raise CorruptCheckpointError(f"cannot resume: {path} is truncated or corrupt ({lines[0]})") from None
+        else:
+            raise CorruptCheckpointError(
+                f"cannot resume: {path} is truncated or corrupt ({lines[0]})"
+            ) from None
     except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ... on bad bytes
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CorruptCheckpointError(f"cannot resume: {path} is truncated or corrupt ({first})") from None
@@ -220,6 +226,35 @@ def load_train_state(path: Path) -> dict:
             f"cannot resume: {path} is not a visionzoo training checkpoint (missing {', '.join(missing)})"
         )
     return state
+
+
+_NUMPY_ARRAY_GLOBALS = {
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray._reconstruct",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.dtypes.UInt32DType",
+}
+
+
+def _only_numpy_arrays(path: Path) -> bool:
+    """True when the only globals the pickle names are numpy's array rebuilders: a last.pth written
+    before the RNG state was stored as tensors (numpy's key array was pickled as an ndarray)."""
+    try:
+        names = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - unreadable: reported as unsafe or corrupt by the caller
+        return False
+    return bool(names) and names <= _NUMPY_ARRAY_GLOBALS
+
+
+def _numpy_array_globals() -> list:
+    """numpy's ndarray, dtype and array rebuilder, to let `weights_only` read arrays (nothing callable else)."""
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+    extra = [np.dtypes.UInt32DType] if hasattr(np, "dtypes") else []
+    return [_reconstruct, np.ndarray, np.dtype, *extra]
 
 
 class RunInUseError(FileExistsError):
@@ -493,8 +528,8 @@ class Trainer:
         self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
         self.history = list(state["history"])
         self.start_epoch = state["epoch"] + 1
-        if isinstance(state.get("rng"), dict) and "numpy" in state["rng"]:
-            _set_rng_state(state["rng"])
+        if isinstance(state.get("rng"), dict) and isinstance(state["rng"].get("numpy"), dict):
+            _set_rng_state(state["rng"])  # (older files hold numpy's own state tuple: not restored)
 
     def _save(self, epoch: int, is_best: bool) -> None:
         if not self.dist.is_main:
