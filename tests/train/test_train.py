@@ -443,3 +443,21 @@ def test_resume_reads_a_last_pth_of_the_older_format(small_digits_dir, tmp_path)
         torch.load(last, weights_only=True)  # the format this test is about
     resumed = train(cfg, resume=True)
     assert [h["epoch"] for h in resumed.history] == [0, 1]
+
+
+def test_cli_train_starts_from_checkpoint(small_digits_dir, tmp_path, capsys):
+    from ..tools.tiny_models import TinyCnn
+
+    torch.manual_seed(5)
+    start = TinyCnn().state_dict()
+    torch.save(start, tmp_path / "w.pth")
+    code, err = _cli(
+        capsys, "train", CNN_NAME, "--data", str(small_digits_dir), "--checkpoint", str(tmp_path / "w.pth"),
+        "--epochs", "1", "--lr", "1e-30", "--img-size", "32x32", "-j", "0", "--output", str(tmp_path),
+        "--run-name", "ck", "--max-steps-per-epoch", "1", "--precision", "fp32", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    trained = _weights(tmp_path / "ck")
+    for k, v in start.items():
+        if "running_" not in k and "num_batches" not in k:  # batch-norm statistics move even at lr ~ 0
+            torch.testing.assert_close(trained[k], v, msg=k)

@@ -19,7 +19,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset root holding the train (and val) split")
     p.add_argument("--num-classes", type=int, default=None, help="must match the class folders (checked)")
     p.add_argument("--pretrained", action="store_true", help="start from the pretrained weights")
-    p.add_argument("--checkpoint", dest="init_checkpoint", help="start from these weights")
+    p.add_argument("--checkpoint", metavar="PATH", help="start from these weights (instead of --pretrained)")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val", help="'' to train without validation")
     add_img_size(p, "training and evaluation input size, e.g. 224 or 224x160")
@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     kwargs = {k: v for k, v in vars(args).items() if k in fields}
     kwargs["val_split"] = kwargs.get("val_split") or None
     kwargs["amp"] = amp_of(args)
+    kwargs["init_checkpoint"] = args.checkpoint
     result = train(TrainConfig(**kwargs))
     summary = dict(
         run_dir=str(result.run_dir),
