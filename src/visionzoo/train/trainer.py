@@ -15,6 +15,7 @@ import math
 import os
 import pickle
 import random
+import re
 import sys
 import tempfile
 import time
@@ -203,23 +204,21 @@ def load_train_state(path: Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines()]
-        code = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported global" in ln), None)
-        if code is not None and _only_numpy_arrays(path):
-            with torch.serialization.safe_globals(_numpy_array_globals()):
-                state = torch.load(path, map_location="cpu", weights_only=True)
-        elif code is not None:
-            raise UnsafeCheckpointError(
-                f"refusing to resume from {path}: unsafe checkpoint, it holds pickled Python objects "
-                f"({code}); nothing in it was executed"
-            ) from None
-        else:
+        named = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if named is None:
             raise CorruptCheckpointError(
-                f"cannot resume: {path} is truncated or corrupt ({lines[0]})"
+                f"cannot resume: {path} is truncated or corrupt ({_first_line(e)})"
             ) from None
-    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, ... on bad bytes
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CorruptCheckpointError(f"cannot resume: {path} is truncated or corrupt ({first})") from None
+        if not _only_numpy_arrays(path):
+            raise UnsafeCheckpointError(
+                f"refusing to resume from {path}: unsafe checkpoint, its pickle calls {named.group(1)}; "
+                "nothing in it was executed"
+            ) from None
+        state = _load_with_numpy_arrays(path)
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, OSError, ... on bad bytes
+        raise CorruptCheckpointError(
+            f"cannot resume: {path} is truncated or corrupt ({_first_line(e)})"
+        ) from None
     missing = [k for k in _RESUME_KEYS if not isinstance(state, dict) or k not in state]
     if missing:
         raise CorruptCheckpointError(
@@ -245,6 +244,24 @@ def _only_numpy_arrays(path: Path) -> bool:
     except Exception:  # noqa: BLE001 - unreadable: reported as unsafe or corrupt by the caller
         return False
     return bool(names) and names <= _NUMPY_ARRAY_GLOBALS
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _load_with_numpy_arrays(path: Path) -> dict:
+    """`torch.load(weights_only=True)` that also rebuilds numpy arrays (and nothing else)."""
+    from ..weights.errors import CorruptCheckpointError
+
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - as in load_train_state
+        raise CorruptCheckpointError(
+            f"cannot resume: {path} is truncated or corrupt ({_first_line(e)})"
+        ) from None
 
 
 def _numpy_array_globals() -> list:
