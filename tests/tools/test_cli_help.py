@@ -11,6 +11,12 @@ import pytest
         (["visualize"], "pos-embed"),
         (["visualize", "pos-embed"], "--checkpoint"),
         (["visualize", "features"], "IMAGE"),
+        (["train"], "--precision"),
+        (["train"], "--overwrite"),
+        (["train"], "--checkpoint"),
+        (["validate"], "--precision"),
+        (["benchmark"], "--precision"),
+        (["predict"], "--checkpoint"),
     ],
 )
 def test_help(cli, argv, needle):
@@ -28,3 +34,8 @@ def test_json_flag(cli, command):
 def test_missing_argument_is_a_usage_error(cli):
     code, _, err = cli("export")
     assert code == 2 and "MODEL" in err
+
+
+def test_usage_errors_are_one_line(cli):
+    code, _, err = cli("predict", "m", "--topk", "many")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--topk" in err and "--help" in err

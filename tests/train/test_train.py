@@ -19,11 +19,13 @@ import visionzoo
 from visionzoo.train import TrainConfig, train
 from visionzoo.train import trainer as trainer_mod
 
+from ..tools.tiny_models import CNN_NAME
+
 FAST = dict(img_size=32, batch_size=32, num_workers=0, hflip=0.0, scale=(0.5, 1.0), warmup_epochs=0.3)
 
 
 def _weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "last.pth", map_location="cpu", weights_only=False)["model"]
+    return torch.load(run_dir / "last.pth", map_location="cpu", weights_only=True)["model"]
 
 
 def test_resnet18_learns_digits(digits_dir, tmp_path):
@@ -132,7 +134,7 @@ def test_killed_run_keeps_last_checkpoint_and_resumes(small_digits_dir, tmp_path
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert last.exists(), proc.stderr.read().decode()[-2000:]
-    state = torch.load(last, map_location="cpu", weights_only=False)
+    state = torch.load(last, map_location="cpu", weights_only=True)
     assert state["epoch"] >= 0 and "model" in state
     resumed = train(
         TrainConfig(
@@ -298,3 +300,164 @@ def test_cli_train_and_validate(small_digits_dir, tmp_path):
         env=env,
     )
     assert bad.returncode == 2 and "not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# --- hardening: unsafe or broken checkpoints, concurrent runs, impossible options ------------------
+
+TINY = dict(FAST, num_workers=0, max_steps_per_epoch=1)
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    from visionzoo.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+def _one_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_resume_state_loads_weights_only_with_rng(small_digits_dir, tmp_path):
+    import random
+
+    res = train(
+        TrainConfig(model=CNN_NAME, data=str(small_digits_dir), epochs=1, output=str(tmp_path), **TINY)
+    )
+    state = torch.load(res.run_dir / "last.pth", map_location="cpu", weights_only=True)
+    assert {"optimizer", "scheduler", "scaler", "ema", "rng"} <= set(state)
+    assert isinstance(state["rng"]["torch"], torch.Tensor)
+    assert isinstance(state["rng"]["numpy"]["keys"], torch.Tensor)
+    random.setstate((state["rng"]["python"][0], tuple(state["rng"]["python"][1]), state["rng"]["python"][2]))
+
+
+def test_resume_refuses_a_pickle_payload(small_digits_dir, tmp_path, capsys):
+    from visionzoo.weights.errors import UnsafeCheckpointError
+
+    run = tmp_path / "evil"
+    run.mkdir()
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    torch.save({"epoch": 0, "model": Payload()}, run / "last.pth")
+    cfg = TrainConfig(model=CNN_NAME, data=str(small_digits_dir), output=str(tmp_path), run_name="evil",
+                      resume=True, **TINY)  # fmt: skip
+    with pytest.raises(UnsafeCheckpointError, match="unsafe"):
+        train(cfg)
+    assert not marker.exists()
+    code, err = _cli(
+        capsys, "train", CNN_NAME, "--data", str(small_digits_dir), "--output", str(tmp_path),
+        "--run-name", "evil", "--resume", "--img-size", "32", "-j", "0",
+    )  # fmt: skip
+    assert code == 2 and "unsafe" in _one_line(err)
+    assert not marker.exists()
+
+
+def test_resume_from_a_truncated_checkpoint_is_one_line(small_digits_dir, tmp_path, capsys):
+    res = train(TrainConfig(model=CNN_NAME, data=str(small_digits_dir), epochs=2, output=str(tmp_path),
+                            run_name="cut", max_epochs_this_run=1, **TINY))  # fmt: skip
+    last = res.run_dir / "last.pth"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+    code, err = _cli(
+        capsys, "train", CNN_NAME, "--data", str(small_digits_dir), "--output", str(tmp_path),
+        "--run-name", "cut", "--resume", "--img-size", "32", "-j", "0", "--epochs", "2",
+    )  # fmt: skip
+    assert code == 2 and "truncated" in _one_line(err)
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "inf"), ("--warmup-epochs", "nan"), ("--clip-grad", "-inf"), ("--hflip", "nan"),
+                                           ("--ema-decay", "nan"), ("--mixup", "inf")])  # fmt: skip
+def test_non_finite_options_are_one_line(option, value, tmp_path, capsys):
+    code, err = _cli(capsys, "train", CNN_NAME, "--data", str(tmp_path / "missing"), f"{option}={value}")
+    line = _one_line(err)
+    assert code == 2 and "finite" in line and option.lstrip("-").replace("-", "_") in line
+
+
+def test_a_second_run_into_a_busy_folder_is_refused(small_digits_dir, tmp_path):
+    from visionzoo.train.trainer import RunInUseError
+
+    root = Path(__file__).resolve().parents[2]
+    code = (
+        f"import sys; sys.path.insert(0, {str(root)!r}); import tests.tools.tiny_models; "
+        "from visionzoo.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    cmd = [sys.executable, "-c", code, "train", CNN_NAME, "--data", str(small_digits_dir), "--epochs", "100000",
+           "--img-size", "32", "-j", "0", "--output", str(tmp_path), "--run-name", "busy", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        last = tmp_path / "busy" / "last.pth"
+        deadline = time.time() + 120
+        while not last.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        assert last.exists(), (
+            proc.stderr.read().decode()[-2000:] if proc.poll() is not None else "no checkpoint"
+        )
+        cfg = TrainConfig(model=CNN_NAME, data=str(small_digits_dir), epochs=2, output=str(tmp_path),
+                          run_name="busy", **TINY)  # fmt: skip
+        for kwargs in (dict(resume=True), dict(overwrite=True), {}):
+            with pytest.raises(RunInUseError, match=f"in use by another training run \\(pid {proc.pid}\\)"):
+                train(cfg, **kwargs)
+    finally:
+        proc.kill()
+        proc.wait()
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    resumed = train(cfg, epochs=state["epoch"] + 2, resume=True)  # the dead run's lock is stale
+    assert resumed.history[-1]["epoch"] == state["epoch"] + 1
+
+
+def test_overwrite_starts_a_finished_run_afresh(small_digits_dir, tmp_path, capsys):
+    cfg = TrainConfig(model=CNN_NAME, data=str(small_digits_dir), epochs=2, output=str(tmp_path), run_name="r",
+                      **TINY)  # fmt: skip
+    train(cfg)
+    with pytest.raises(FileExistsError, match="--overwrite"):
+        train(cfg)
+    again = train(cfg, epochs=1, overwrite=True)
+    assert [h["epoch"] for h in again.history] == [0]
+    assert torch.load(again.run_dir / "last.pth", weights_only=True)["epoch"] == 0
+    with pytest.raises(ValueError, match="exclude each other"):
+        train(cfg, overwrite=True, resume=True)
+    code, err = _cli(capsys, "train", CNN_NAME, "--data", "d", "--resume", "--overwrite")
+    assert code == 2 and "not allowed with" in _one_line(err)
+
+
+def test_resume_reads_a_last_pth_of_the_older_format(small_digits_dir, tmp_path):
+    """Files written before the RNG state was stored as tensors hold numpy's state tuple (an ndarray)."""
+    import numpy as np
+
+    cfg = TrainConfig(model=CNN_NAME, data=str(small_digits_dir), epochs=2, output=str(tmp_path), run_name="old",
+                      **TINY)  # fmt: skip
+    first = train(cfg, max_epochs_this_run=1)
+    last = first.run_dir / "last.pth"
+    state = torch.load(last, weights_only=True)
+    state["rng"]["numpy"] = np.random.get_state()
+    torch.save(state, last)
+    with pytest.raises(Exception, match="Unsupported global"):
+        torch.load(last, weights_only=True)  # the format this test is about
+    resumed = train(cfg, resume=True)
+    assert [h["epoch"] for h in resumed.history] == [0, 1]
+
+
+def test_cli_train_starts_from_checkpoint(small_digits_dir, tmp_path, capsys):
+    from ..tools.tiny_models import TinyCnn
+
+    torch.manual_seed(5)
+    start = TinyCnn().state_dict()
+    torch.save(start, tmp_path / "w.pth")
+    code, err = _cli(
+        capsys, "train", CNN_NAME, "--data", str(small_digits_dir), "--checkpoint", str(tmp_path / "w.pth"),
+        "--epochs", "1", "--lr", "1e-30", "--img-size", "32x32", "-j", "0", "--output", str(tmp_path),
+        "--run-name", "ck", "--max-steps-per-epoch", "1", "--precision", "fp32", "--no-progress",
+    )  # fmt: skip
+    assert code == 0, err
+    trained = _weights(tmp_path / "ck")
+    for k, v in start.items():
+        if "running_" not in k and "num_batches" not in k:  # batch-norm statistics move even at lr ~ 0
+            torch.testing.assert_close(trained[k], v, msg=k)

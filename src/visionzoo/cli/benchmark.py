@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from ._common import add_img_size, add_precision
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -16,10 +18,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help="model names")
     p.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
-    p.add_argument("--img-size", default=None, help="input size, e.g. 224 or 224x160 (default: the model's)")
+    add_img_size(p)
     p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: cuda when available)")
-    p.add_argument("--amp", action="store_true", help="autocast (float16 on CUDA, bfloat16 on CPU)")
-    p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default=None, help="autocast dtype")
+    add_precision(p, legacy_amp=False)
+    # the old spelling: --amp (float16 on CUDA, bfloat16 on CPU) [--amp-dtype float16|bfloat16]
+    p.add_argument("--amp", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
     p.add_argument("--train", action="store_true", help="time training steps (forward, backward, SGD update)")
@@ -33,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..registry import resolve_model_name
-    from ..tools._common import parse_img_size
     from ..tools.benchmark import benchmark_model, format_benchmarks
     from ..utils.checks import check_int
     from ..utils.device import resolve_device
@@ -41,11 +44,16 @@ def run(args: argparse.Namespace) -> int:
     # check everything before spending time on the first model
     for name in args.models:
         resolve_model_name(name, warn=False)
-    img_size = parse_img_size(args.img_size) if args.img_size is not None else None
     device = resolve_device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     check_int("batch_size", args.batch_size, 1)
     check_int("num_iters", args.num_iters, 1)
     check_int("num_warmup", args.num_warmup, 0)
+    # --precision, or the old --amp [--amp-dtype] spelling
+    precision = (
+        dict(precision=args.precision)
+        if args.precision is not None
+        else dict(amp=args.amp, amp_dtype=args.amp_dtype)
+    )
     results = []
     for name in args.models:
         if not args.json:
@@ -54,10 +62,9 @@ def run(args: argparse.Namespace) -> int:
             benchmark_model(
                 name,
                 batch_size=args.batch_size,
-                img_size=img_size,
+                img_size=args.img_size,
                 device=device,
-                amp=args.amp,
-                amp_dtype=args.amp_dtype,
+                **precision,
                 channels_last=args.channels_last,
                 compile=args.compile,
                 train=args.train,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._common import add_img_size
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -25,7 +27,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     weights.add_argument(
         "--checkpoint", default=None, metavar="PATH", help="export with weights from this file"
     )
-    p.add_argument("--img-size", default=None, help="input size, e.g. 224 or 224x160 (default: the model's)")
+    add_img_size(p)
     p.add_argument("--batch-size", type=int, default=1, help="batch size of the example input (default: 1)")
     p.add_argument("--tolerance", type=float, default=1e-4, help="max abs difference allowed (default: 1e-4)")
     p.add_argument("--json", action="store_true", help="print a JSON object")
@@ -33,11 +35,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools._common import parse_img_size
     from ..tools.export import ExportError, export_model
     from . import CliError
 
-    img_size = parse_img_size(args.img_size) if args.img_size is not None else None
+    img_size = args.img_size
     try:
         result = export_model(
             args.model,

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from . import CliError
+from ._common import printable
 
 # show a progress bar (stderr) when there are more images than this
 _PROGRESS_MIN_IMAGES = 64
@@ -43,7 +44,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--pretrained",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="load the model's pretrained weights (default: yes)",
+        help="load the model's pretrained weights (default: yes, unless --checkpoint gives the weights)",
     )
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     return p
@@ -52,9 +53,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 def _format_table(results: list[Any]) -> str:
     lines = []
     for res in results:
-        lines.append(res.source)
-        width = max(len(label) for label, _ in res)
-        for rank, (label, prob) in enumerate(res, start=1):
+        lines.append(printable(res.source))
+        labels = [printable(label) for label, _ in res]
+        width = max(len(label) for label in labels)
+        for rank, (label, (_, prob)) in enumerate(zip(labels, res), start=1):
             lines.append(f"  {rank:>2}. {label:<{width}}  {100 * prob:6.2f}%")
     return "\n".join(lines)
 
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import sample_image_path
     from ..data.datasets import UnreadableImageWarning
     from ..inference import predict
+    from ..tools._common import check_device
 
     images: list[str] = list(args.images)
     if args.sample:
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--topk must be at least 1, got {args.topk}")
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_device(args.device)
 
     def warn_line(message, category, filename, lineno, file=None, line=None):  # one line, no source echo
         print(f"visionzoo predict: warning: {message}", file=sys.stderr)
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             topk=args.topk,
             batch_size=args.batch_size,
             device=args.device,
-            pretrained=args.pretrained,
+            pretrained=args.pretrained and args.checkpoint is None,  # the checkpoint replaces them
             checkpoint_path=args.checkpoint,
             progress=not args.no_progress and _count_hint(images) > _PROGRESS_MIN_IMAGES,
         )
@@ -100,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         w.writerow(["image", "rank", "label", "index", "probability"])
         for r in results:
             for rank, ((label, prob), idx) in enumerate(zip(r, r.indices), start=1):
-                w.writerow([r.source, rank, label, idx, f"{prob:.6f}"])
+                w.writerow([printable(r.source), rank, printable(label), idx, f"{prob:.6f}"])
     else:
         print(_format_table(results))
     return 0

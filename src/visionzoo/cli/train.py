@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ._common import add_img_size, add_precision, amp_of
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -17,10 +19,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset root holding the train (and val) split")
     p.add_argument("--num-classes", type=int, default=None, help="must match the class folders (checked)")
     p.add_argument("--pretrained", action="store_true", help="start from the pretrained weights")
-    p.add_argument("--checkpoint", dest="init_checkpoint", help="start from these weights")
+    p.add_argument("--checkpoint", metavar="PATH", help="start from these weights (instead of --pretrained)")
     p.add_argument("--train-split", default="train")
     p.add_argument("--val-split", default="val", help="'' to train without validation")
-    p.add_argument("--img-size", type=int, default=None)
+    add_img_size(p, "training and evaluation input size, e.g. 224 or 224x160")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("-b", "--batch-size", type=int, default=32, help="per process")
     p.add_argument("--opt", choices=("adamw", "sgd"), default="adamw")
@@ -32,7 +34,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--layer-decay", type=float, default=None, help="layer-wise lr decay, e.g. 0.75")
     p.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation steps")
     p.add_argument("--clip-grad", type=float, default=None, help="clip the gradient norm to this")
-    p.add_argument("--amp", choices=("bf16", "fp16"), default=None)
+    add_precision(p)
     p.add_argument("--ema-decay", type=float, default=None, help="keep an EMA of the weights, e.g. 0.999")
     p.add_argument("--grad-checkpointing", action="store_true")
     p.add_argument("--freeze-backbone", action="store_true", help="linear probe: train only the classifier")
@@ -56,7 +58,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--output", default="runs", help="parent folder of run folders")
     p.add_argument("--run-name", default=None, help="run folder name (default: the model name)")
-    p.add_argument("--resume", action="store_true", help="continue the run in the run folder")
+    runs = p.add_mutually_exclusive_group()
+    runs.add_argument("--resume", action="store_true", help="continue the run in the run folder")
+    runs.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start afresh in a run folder that already holds a run (its checkpoints are deleted)",
+    )
     p.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs (needs tensorboard)")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
     p.add_argument("--device", default=None)
@@ -72,11 +80,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..tools._common import check_device
     from ..train.trainer import TrainConfig, train
+
+    check_device(args.device)
 
     fields = set(TrainConfig.__dataclass_fields__)
     kwargs = {k: v for k, v in vars(args).items() if k in fields}
     kwargs["val_split"] = kwargs.get("val_split") or None
+    kwargs["amp"] = amp_of(args)
+    kwargs["init_checkpoint"] = args.checkpoint
     result = train(TrainConfig(**kwargs))
     summary = dict(
         run_dir=str(result.run_dir),

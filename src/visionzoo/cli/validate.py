@@ -7,6 +7,8 @@ import csv
 import json
 import sys
 
+from ._common import add_img_size, add_precision, amp_of, printable
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -22,8 +24,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     src.add_argument("--pretrained", action="store_true", help="evaluate the pretrained weights")
     p.add_argument("-b", "--batch-size", type=int, default=64)
     p.add_argument("-j", "--num-workers", type=int, default=2)
-    p.add_argument("--img-size", type=int, default=None)
-    p.add_argument("--amp", choices=("bf16", "fp16"), default=None)
+    add_img_size(p)
+    add_precision(p)
     p.add_argument("--device", default=None)
     p.add_argument(
         "--exif-transpose",
@@ -37,7 +39,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..tools._common import check_device
     from ..train.evaluate import validate
+
+    check_device(args.device)
 
     res = validate(
         args.model,
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         batch_size=args.batch_size,
         num_workers=args.num_workers,
-        amp=args.amp,
+        amp=amp_of(args),
         device=args.device,
         img_size=args.img_size,
         exif_transpose=args.exif_transpose,
@@ -67,9 +72,10 @@ def run(args: argparse.Namespace) -> int:
         )
         if res.skipped:
             print(f"skipped unreadable images: {res.skipped}")
-        width = max((len(c) for c in res.per_class), default=5)
+        names = {printable(c): acc for c, acc in res.per_class.items()}
+        width = max((len(c) for c in names), default=5)
         print(f"{'class':<{width}}  top-1")
-        for c, acc in res.per_class.items():
+        for c, acc in names.items():
             print(f"{c:<{width}}  {acc:6.2f}%")
     return 0
 
@@ -81,7 +87,7 @@ def _csv(out: dict, f) -> None:
         [out["model"], "(all)", out["top1"], out["top5"], out["loss"], out["num_images"], out["img_per_sec"]]
     )
     for c, acc in out["per_class"].items():
-        w.writerow([out["model"], c, acc, "", "", "", ""])
+        w.writerow([out["model"], printable(c), acc, "", "", "", ""])
 
 
 def _write(out: dict, path: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._common import add_img_size
+
 
 def _weights_args(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group()
@@ -26,9 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     pe.add_argument("model", metavar="MODEL", help="model name, optionally with a tag")
     pe.add_argument("-o", "--output", required=True, help="PNG file to write")
-    pe.add_argument(
-        "--img-size", default=None, help="build for this input size, e.g. 160 (grid 10x10 at patch 16)"
-    )
+    add_img_size(pe, "build for this input size, e.g. 160 (grid 10x10 at patch 16)")
     _weights_args(pe)
     ft = kinds.add_parser(
         "features",
@@ -42,16 +42,15 @@ def add_parser(sub) -> argparse.ArgumentParser:
     ft.add_argument(
         "--channels", type=int, default=4, help="channels shown per stage besides the mean (default 4)"
     )
-    ft.add_argument("--img-size", default=None, help="input size, e.g. 224 or 224x160 (default: the model's)")
+    add_img_size(ft)
     _weights_args(ft)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools._common import parse_img_size
     from ..tools.visualize import plot_feature_maps, plot_pos_embed
 
-    img_size = parse_img_size(args.img_size) if args.img_size is not None else None
+    img_size = args.img_size
     if args.figure == "pos-embed":
         path = plot_pos_embed(
             args.model, args.output, pretrained=args.pretrained, checkpoint=args.checkpoint, img_size=img_size

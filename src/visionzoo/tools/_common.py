@@ -44,21 +44,40 @@ def parse_input_size(value: Any) -> tuple[int, int, int]:
     return (sizes[0], sizes[1], sizes[2])
 
 
+def is_model_spec(model_name: str) -> bool:
+    """True for an 'hf-hub:org/repo' or 'local-dir:/path' name, whose config.json names the architecture."""
+    from ..weights.sources import HUB_PREFIX, LOCAL_PREFIX
+
+    return isinstance(model_name, str) and model_name.startswith((HUB_PREFIX, LOCAL_PREFIX))
+
+
+def resolve_cfg(model_name: str) -> tuple[str, Any]:
+    """(architecture, PretrainedCfg) of a name, resolved as create_model does: 'arch', 'arch.tag', an
+    alias, or an 'hf-hub:' / 'local-dir:' spec (read from its config.json)."""
+    from .. import registry
+    from ..weights.sources import load_model_config
+
+    if is_model_spec(model_name):
+        arch, cfg, _ = load_model_config(model_name)
+        return arch, cfg
+    arch, tag = registry.resolve_model_name(model_name, warn=False)
+    return arch, registry.get_pretrained_cfg(f"{arch}.{tag}" if tag else arch)
+
+
 def accepts_kwarg(model_name: str, name: str) -> bool:
     """True when the model class (or builder) of `model_name` takes keyword `name`."""
     from .. import registry
     from ..factory import _accepted_kwargs
 
-    fn = registry.get_model_class(model_name) or registry.model_entrypoint(model_name)
+    arch = resolve_cfg(model_name)[0] if is_model_spec(model_name) else model_name
+    fn = registry.get_model_class(arch) or registry.model_entrypoint(arch)
     accepted = _accepted_kwargs(fn)
     return accepted is None or name in accepted
 
 
 def default_input_size(model_name: str) -> tuple[int, int, int]:
     """Input size (C, H, W) of the model's pretrained cfg (default tag when none is given)."""
-    from .. import registry
-
-    return tuple(registry.get_pretrained_cfg(model_name).input_size)  # type: ignore[return-value]
+    return tuple(resolve_cfg(model_name)[1].input_size)  # type: ignore[return-value]
 
 
 def size_kwargs(model_name: str, input_size: tuple[int, int, int] | None) -> dict[str, Any]:
@@ -130,3 +149,30 @@ def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterato
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_device(device: Any) -> Any:
+    """`device` as a torch.device, or a ValueError in one line when it is malformed or absent here
+    (cuda without a GPU, a GPU index past the last one, mps off Apple silicon). None stays None."""
+    import torch
+
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"invalid device {device!r}: {e}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device {str(device)!r} was asked for, but CUDA is not available on this machine"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} GPU(s)")
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise ValueError(
+                f"device {str(device)!r} was asked for, but MPS is not available on this machine"
+            )
+    return dev

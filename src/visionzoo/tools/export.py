@@ -13,7 +13,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._common import atomic_output, check_output_path, model_input_size, parse_img_size, size_kwargs
+from ._common import (
+    atomic_output,
+    check_output_path,
+    is_model_spec,
+    model_input_size,
+    parse_img_size,
+    resolve_cfg,
+    size_kwargs,
+)
 
 __all__ = ["export_model", "ExportError", "ExportVerificationError", "FORMATS"]
 
@@ -94,9 +102,10 @@ def _build(
     model_kwargs: dict[str, Any],
 ) -> nn.Module:
     from ..factory import create_model
-    from ..registry import get_pretrained_cfg
 
-    cfg = get_pretrained_cfg(name)
+    cfg = resolve_cfg(name)[1]
+    if is_model_spec(name) and checkpoint is None:
+        pretrained = True  # an 'hf-hub:' / 'local-dir:' name stands for its weights
     if checkpoint is not None:
         ckpt = Path(checkpoint).expanduser()
         if not ckpt.is_file():
@@ -238,9 +247,7 @@ def export_model(
         _require_onnx()
 
     if isinstance(model, str):
-        from ..registry import resolve_model_name
-
-        arch, _ = resolve_model_name(model, warn=False)
+        arch = resolve_cfg(model)[0]
         name = model
         default_out = arch
     elif isinstance(model, nn.Module):

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ._common import parse_input_size, size_kwargs
+from ._common import is_model_spec, parse_input_size, resolve_cfg, size_kwargs
 
 __all__ = ["model_info", "count_flops", "format_info"]
 
@@ -77,18 +77,18 @@ def model_info(
     input_size: tuple[int, int, int] | None = None,
     count_compute: bool = True,
 ) -> dict[str, Any]:
-    """Describe a registered model without downloading anything.
+    """Describe a registered model (or an 'hf-hub:' / 'local-dir:' one) without downloading weights.
 
     Returns a dict with the parameter count, GMACs/GFLOPs at `input_size` (default: the tag's input
     size), preprocessing, `feature_info` (channels and reduction per stage) and every pretrained tag
     with its licence, label set and published top-1 (None where unknown).
     """
     from ..factory import create_model
-    from ..registry import get_arch_module, get_pretrained_cfg, resolve_model_name
+    from ..registry import get_arch_module
 
-    arch, tag = resolve_model_name(model_name, warn=False)
-    full_name = f"{arch}.{tag}" if tag else arch
-    cfg = get_pretrained_cfg(full_name)
+    arch, cfg = resolve_cfg(model_name)
+    tag = cfg.tag
+    full_name = model_name if is_model_spec(model_name) else (f"{arch}.{tag}" if tag else arch)
     size = parse_input_size(input_size) if input_size is not None else tuple(cfg.input_size)
     kwargs = size_kwargs(full_name, size)  # type: ignore[arg-type]
 

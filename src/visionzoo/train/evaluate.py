@@ -157,7 +157,7 @@ def validate(
     num_workers: int = 2,
     amp: str | bool | None = None,
     device: str | None = None,
-    img_size: int | None = None,
+    img_size: int | tuple[int, int] | None = None,
     exif_transpose: bool = False,
 ) -> EvalResult:
     """Validate a model on an ImageFolder split (or a file list): the library side of `visionzoo validate`.
@@ -177,7 +177,10 @@ def validate(
     model.to(dist_info.device)
     data_cfg = resolve_model_data_config(model)
     if img_size:
-        data_cfg["input_size"] = (data_cfg["input_size"][0], img_size, img_size)
+        from ..tools._common import parse_img_size
+
+        h, w = parse_img_size(img_size)
+        data_cfg["input_size"] = (data_cfg["input_size"][0], h, w)
     transform = create_transform(**data_cfg, is_training=False)
     dataset = create_dataset(data, split=split, transform=transform, exif_transpose=exif_transpose)
     sampler = None

@@ -13,7 +13,9 @@ import json
 import logging
 import math
 import os
+import pickle
 import random
+import re
 import sys
 import tempfile
 import time
@@ -32,7 +34,7 @@ from .optim import create_optimizer, warmup_cosine
 
 _logger = logging.getLogger(__name__)
 
-LAST, BEST = "last.pth", "best.pth"
+LAST, BEST, LOCK = "last.pth", "best.pth", ".lock"
 
 
 @dataclass
@@ -46,7 +48,7 @@ class TrainConfig:
     init_checkpoint: str | None = None
     train_split: str = "train"
     val_split: str | None = "val"
-    img_size: int | None = None
+    img_size: int | tuple[int, int] | None = None  # H or (H, W)
     epochs: int = 10
     batch_size: int = 32  # per process
     opt: str = "adamw"
@@ -79,21 +81,38 @@ class TrainConfig:
     output: str = "runs"
     run_name: str | None = None
     resume: bool = False
+    overwrite: bool = False  # start afresh in a run folder that holds a finished or stopped run
     tensorboard: bool = False
     progress: bool | None = None  # default: when stderr is a terminal
     device: str | None = None
     max_steps_per_epoch: int | None = None  # for smoke tests and quick looks
     max_epochs_this_run: int | None = None  # stop early (e.g. a pre-emptible job); --resume continues
 
-    def validate(self) -> None:
+    def check(self) -> None:
+        """Raise a ValueError naming the first option with an impossible value."""
         for name in ("epochs", "batch_size", "accum_steps"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 1):
             raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
+        for f in dataclasses.fields(self):  # inf and nan parse as floats but make no sense anywhere
+            values = getattr(self, f.name)
+            for v in values if isinstance(values, (tuple, list)) else (values,):
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"{f.name} must be a finite number, got {v}")
         if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        for name in ("weight_decay", "warmup_epochs", "mixup", "cutmix"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("min_lr_ratio", "hflip", "re_prob", "label_smoothing"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.clip_grad is not None and not self.clip_grad > 0:
+            raise ValueError(f"clip_grad must be > 0, got {self.clip_grad}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume and overwrite exclude each other: continue the run, or start it afresh")
         if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
             raise ValueError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
@@ -142,14 +161,163 @@ def _atomic_write_text(text: str, path: Path) -> None:
 
 
 def _rng_state() -> dict:
-    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    """Every random generator's state in types that `torch.load(weights_only=True)` reads back:
+    tensors, tuples and numbers (numpy's state is taken apart, its key array stored as a tensor)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state: dict[str, Any] = dict(
+        python=random.getstate(),
+        numpy=dict(
+            kind=str(kind),
+            keys=torch.from_numpy(keys.astype(np.int64)),
+            pos=int(pos),
+            has_gauss=int(has_gauss),
+            gauss=float(gauss),
+        ),
+        torch=torch.get_rng_state(),
+    )
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    """Restore what `_rng_state` saved."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = state["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+
+
+_RESUME_KEYS = ("epoch", "model", "optimizer", "scheduler", "scaler", "best_top1", "best_epoch", "history")
+
+
+def load_train_state(path: Path) -> dict:
+    """Read a `last.pth` with `torch.load(weights_only=True)`: tensors and plain containers only, so a
+    crafted file cannot run code. Raises UnsafeCheckpointError or CorruptCheckpointError (one line)."""
+    from ..weights.errors import CorruptCheckpointError, UnsafeCheckpointError
+
+    if path.stat().st_size == 0:
+        raise CorruptCheckpointError(f"cannot resume: {path} is empty")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        named = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if named is None:
+            raise CorruptCheckpointError(
+                f"cannot resume: {path} is truncated or corrupt ({_first_line(e)})"
+            ) from None
+        if not _only_numpy_arrays(path):
+            raise UnsafeCheckpointError(
+                f"refusing to resume from {path}: unsafe checkpoint, its pickle calls {named.group(1)}; "
+                "nothing in it was executed"
+            ) from None
+        state = _load_with_numpy_arrays(path)
+    except Exception as e:  # noqa: BLE001 - torch raises RuntimeError, EOFError, OSError, ... on bad bytes
+        raise CorruptCheckpointError(
+            f"cannot resume: {path} is truncated or corrupt ({_first_line(e)})"
+        ) from None
+    missing = [k for k in _RESUME_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise CorruptCheckpointError(
+            f"cannot resume: {path} is not a visionzoo training checkpoint (missing {', '.join(missing)})"
+        )
+    return state
+
+
+_NUMPY_ARRAY_GLOBALS = {
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray._reconstruct",
+    "numpy.ndarray",
+    "numpy.dtype",
+    "numpy.dtypes.UInt32DType",
+}
+
+
+def _only_numpy_arrays(path: Path) -> bool:
+    """True when the only globals the pickle names are numpy's array rebuilders: a last.pth written
+    before the RNG state was stored as tensors (numpy's key array was pickled as an ndarray)."""
+    try:
+        names = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # noqa: BLE001 - unreadable: reported as unsafe or corrupt by the caller
+        return False
+    return bool(names) and names <= _NUMPY_ARRAY_GLOBALS
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def _load_with_numpy_arrays(path: Path) -> dict:
+    """`torch.load(weights_only=True)` that also rebuilds numpy arrays (and nothing else)."""
+    from ..weights.errors import CorruptCheckpointError
+
+    try:
+        with torch.serialization.safe_globals(_numpy_array_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - as in load_train_state
+        raise CorruptCheckpointError(
+            f"cannot resume: {path} is truncated or corrupt ({_first_line(e)})"
+        ) from None
+
+
+def _numpy_array_globals() -> list:
+    """numpy's ndarray, dtype and array rebuilder, to let `weights_only` read arrays (nothing callable else)."""
+    try:
+        from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+    extra = [np.dtypes.UInt32DType] if hasattr(np, "dtypes") else []
+    return [_reconstruct, np.ndarray, np.dtype, *extra]
+
+
+class RunInUseError(FileExistsError):
+    """Another live training process holds the run folder."""
+
+
+class _RunLock:
+    """An exclusive `flock` on RUN_DIR/.lock, held for the life of a run.
+
+    The kernel drops the lock when the process ends, however it ends, so a lock left by a killed
+    run never blocks the next one. The file stays behind (it records the holder's pid)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self._file = None
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locking
+            return
+        f = open(run_dir / LOCK, "a+")  # noqa: SIM115 - held open until release()
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()
+            f.close()
+            raise RunInUseError(
+                f"{run_dir} is in use by another training run{f' (pid {holder})' if holder else ''}; "
+                "wait for it to end, or choose another --run-name / --output"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None and not self._file.closed:
+            self._file.close()  # closing the descriptor drops the flock
 
 
 class Trainer:
     """Builds model, data, optimiser and schedule from a TrainConfig and runs the epochs."""
 
     def __init__(self, cfg: TrainConfig):
-        cfg.validate()
+        cfg.check()
         self.cfg = cfg
         self.dist: DistInfo = init_distributed(cfg.device)
         self._build_data()
@@ -161,15 +329,29 @@ class Trainer:
         self.best_epoch: int | None = None
         self.history: list[dict] = []
         self._ema_is_best = False
+        self._lock: _RunLock | None = None
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        if cfg.resume:
-            self._resume()
-        elif self.dist.is_main and (self.run_dir / LAST).exists():
-            raise FileExistsError(
-                f"{self.run_dir} already holds a run; pass resume=True (--resume) to continue it, "
-                "or choose another run_name/output"
-            )
+            self._lock = _RunLock(self.run_dir)
+        try:
+            if cfg.resume:
+                self._resume()
+            elif self.dist.is_main and (self.run_dir / LAST).exists():
+                if not cfg.overwrite:
+                    raise FileExistsError(
+                        f"{self.run_dir} already holds a run; pass resume=True (--resume) to continue it, "
+                        "overwrite=True (--overwrite) to start it afresh, or choose another run_name/output"
+                    )
+                for name in (LAST, BEST, "metrics.json", "metrics.csv"):
+                    (self.run_dir / name).unlink(missing_ok=True)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the run folder (also done when `fit` returns or fails)."""
+        if self._lock is not None:
+            self._lock.release()
 
     # --- set-up -----------------------------------------------------------------------------------
     def _build_data(self) -> None:
@@ -190,7 +372,10 @@ class Trainer:
         self.data_cfg = resolve_model_data_config(probe)
         del probe
         if cfg.img_size:
-            self.data_cfg["input_size"] = (self.data_cfg["input_size"][0], cfg.img_size, cfg.img_size)
+            from ..tools._common import parse_img_size
+
+            h, w = parse_img_size(cfg.img_size)
+            self.data_cfg["input_size"] = (self.data_cfg["input_size"][0], h, w)
         eval_tf = create_transform(**self.data_cfg, is_training=False)
         train_tf = (
             eval_tf
@@ -353,7 +538,7 @@ class Trainer:
         path = self.run_dir / LAST
         if not path.exists():
             raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=False)  # our own file, rng state included
+        state = load_train_state(path)
         if state.get("classes") != self.classes:
             raise ValueError(f"{path} was trained on other classes: {state.get('classes')}")
         self.model.load_state_dict(state["model"])
@@ -365,6 +550,8 @@ class Trainer:
         self.best_top1, self.best_epoch = state["best_top1"], state["best_epoch"]
         self.history = list(state["history"])
         self.start_epoch = state["epoch"] + 1
+        if isinstance(state.get("rng"), dict) and isinstance(state["rng"].get("numpy"), dict):
+            _set_rng_state(state["rng"])  # (older files hold numpy's own state tuple: not restored)
 
     def _save(self, epoch: int, is_best: bool) -> None:
         if not self.dist.is_main:
@@ -456,6 +643,13 @@ class Trainer:
         return evaluate(model, self.val_loader, self.classes, self.dist.device, self.cfg.amp, None, self.dist)
 
     def fit(self) -> TrainResult:
+        """Run the remaining epochs; the run folder is released at the end, whatever happens."""
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def _fit(self) -> TrainResult:
         cfg = self.cfg
         if self.dist.is_main:
             _atomic_write_text(

@@ -1,0 +1,62 @@
+"""Options and output helpers shared by the sub-commands: one spelling of each option, one parser each."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def img_size_type(value: str) -> tuple[int, int]:
+    """argparse type of --img-size: '224' or '224x160' -> (height, width)."""
+    from ..tools._common import parse_img_size
+
+    try:
+        return parse_img_size(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_img_size(p: argparse.ArgumentParser, help: str = "input size, e.g. 224 or 224x160") -> None:
+    """--img-size H or HxW (default: the model's)."""
+    p.add_argument(
+        "--img-size", type=img_size_type, default=None, metavar="SIZE", help=f"{help} (default: the model's)"
+    )
+
+
+def add_precision(p: argparse.ArgumentParser, *, legacy_amp: bool = True) -> None:
+    """--precision {fp32,bf16,fp16}; `legacy_amp` keeps the old `--amp bf16|fp16` as a hidden alias."""
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="fp32, or autocast in bf16 / fp16 (default: fp32)",
+    )
+    if legacy_amp:
+        p.add_argument("--amp", choices=("bf16", "fp16"), default=None, help=argparse.SUPPRESS)
+
+
+def amp_of(args: argparse.Namespace) -> str | None:
+    """The autocast dtype ('bf16', 'fp16') or None for fp32, from --precision (or the old --amp)."""
+    precision = getattr(args, "precision", None)
+    if precision is not None:
+        return None if precision == "fp32" else precision
+    return getattr(args, "amp", None)
+
+
+def printable(text: Any) -> str:
+    """`text` safe to print: bytes of a non-UTF-8 file name (decoded by Python with surrogateescape)
+    come back as backslash escapes such as '\\xff' instead of failing to encode."""
+    s = str(text)
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = os.fsencode(s)  # undoes surrogateescape: the name's original bytes
+    except UnicodeEncodeError:  # a lone surrogate that no file system produced
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
