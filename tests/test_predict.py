@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -175,10 +176,18 @@ def test_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no image files found in folder"):
         visionzoo.predict(name, tmp_path / "empty")
-    with pytest.raises(ValueError, match="topk must be a positive int"):
+    with pytest.raises(ValueError, match="topk must be >= 1"):
         visionzoo.predict(name, img, topk=0)
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
         visionzoo.predict(name, img, batch_size=-2)
+    with pytest.raises(TypeError, match="topk must be an int"):  # a wrong type is a TypeError everywhere
+        visionzoo.predict(name, img, topk="3")
+    with (
+        pytest.raises(ValueError, match="CUDA is not available")
+        if not torch.cuda.is_available()
+        else nullcontext()
+    ):
+        visionzoo.predict(name, img, device="cuda")
     with pytest.raises(ValueError, match="invalid device 'gpu7'"):
         visionzoo.predict(name, img, device="gpu7")
     with pytest.raises(TypeError, match="images must be a path"):

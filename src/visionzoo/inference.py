@@ -14,6 +14,8 @@ from .data.config import resolve_data_config
 from .data.datasets import ImageReadError, convert_image, load_image, scan_images, warn_skipped
 from .data.labels import label_names_for
 from .data.transforms import create_transform
+from .utils.checks import check_int
+from .utils.device import default_device, resolve_device
 
 __all__ = ["predict", "Prediction", "default_device"]
 
@@ -47,30 +49,6 @@ class Prediction(list):
 
     def __repr__(self) -> str:
         return f"Prediction({self.source!r}, {list(self)!r})"
-
-
-def default_device() -> torch.device:
-    """cuda if present, else mps, else cpu."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def _as_device(device: str | torch.device | None) -> torch.device:
-    if device is None:
-        return default_device()
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"invalid device {device!r}: {e}") from None
-
-
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 # One input image: (source name, path or PIL image or preprocessed [C, H, W] tensor)
@@ -196,9 +174,9 @@ def predict(
         >>> predict("tf_efficientnet_lite0", "cat.jpg", topk=3)[0]
         [('tabby', 0.61), ('tiger cat', 0.22), ('Egyptian cat', 0.11)]
     """
-    _check_positive("topk", topk)
-    _check_positive("batch_size", batch_size)
-    dev = _as_device(device)
+    check_int("topk", topk, 1)
+    check_int("batch_size", batch_size, 1)
+    dev = resolve_device(device)
     skipped: list[tuple[str, str]] = []  # (source, reason) of images left out
     items = _expand(images, skipped)
     num_left_out = len(skipped)  # by the folder scan, before anything is opened

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from ..data import sample_image_path
     from ..data.datasets import UnreadableImageWarning
     from ..inference import predict
-    from ..tools._common import check_device
+    from ..utils.device import resolve_device
 
     images: list[str] = list(args.images)
     if args.sample:
@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--topk must be at least 1, got {args.topk}")
     if args.batch_size < 1:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}")
-    check_device(args.device)
+    if args.device is not None:
+        resolve_device(args.device)
 
     def warn_line(message, category, filename, lineno, file=None, line=None):  # one line, no source echo
         print(f"visionzoo predict: warning: {message}", file=sys.stderr)

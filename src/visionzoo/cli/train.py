@@ -80,10 +80,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools._common import check_device
     from ..train.trainer import TrainConfig, train
+    from ..utils.device import resolve_device
 
-    check_device(args.device)
+    if args.device is not None:
+        resolve_device(args.device)
 
     fields = set(TrainConfig.__dataclass_fields__)
     kwargs = {k: v for k, v in vars(args).items() if k in fields}

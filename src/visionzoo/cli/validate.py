@@ -39,10 +39,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..tools._common import check_device
     from ..train.evaluate import validate
+    from ..utils.device import resolve_device
 
-    check_device(args.device)
+    if args.device is not None:
+        resolve_device(args.device)
 
     res = validate(
         args.model,
@@ -91,17 +92,15 @@ def _csv(out: dict, f) -> None:
 
 
 def _write(out: dict, path: str) -> None:
-    import os
-    import tempfile
     from pathlib import Path
+
+    from ..utils.files import atomic_write
 
     target = Path(path)
     if not target.parent.exists():
         raise FileNotFoundError(f"cannot write results: folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
+    with atomic_write(target, newline="") as f:
         if target.suffix.lower() == ".csv":
             _csv(out, f)
         else:
             json.dump(out, f, indent=2)
-    os.replace(tmp, target)

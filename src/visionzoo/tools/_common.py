@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from torch import nn
+
+from ..utils.files import atomic_path
 
 
 def parse_img_size(value: Any) -> tuple[int, int]:
@@ -67,11 +68,11 @@ def resolve_cfg(model_name: str) -> tuple[str, Any]:
 def accepts_kwarg(model_name: str, name: str) -> bool:
     """True when the model class (or builder) of `model_name` takes keyword `name`."""
     from .. import registry
-    from ..factory import _accepted_kwargs
+    from ..utils.introspect import accepted_kwargs
 
     arch = resolve_cfg(model_name)[0] if is_model_spec(model_name) else model_name
     fn = registry.get_model_class(arch) or registry.model_entrypoint(arch)
-    accepted = _accepted_kwargs(fn)
+    accepted = accepted_kwargs(fn)
     return accepted is None or name in accepted
 
 
@@ -132,47 +133,9 @@ def check_output_path(path: str | os.PathLike) -> Path:
 
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; on success it is renamed to `path`, on error removed.
+    """Yield a temporary path next to a checked output `path`; on success it replaces `path` atomically.
 
     The temporary name ends with `suffix` (default: that of `path`), for writers that check it."""
     p = check_output_path(path)
-    suffix = p.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + suffix, dir=p.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates files readable by the owner only
-        os.replace(tmp_path, p)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def check_device(device: Any) -> Any:
-    """`device` as a torch.device, or a ValueError in one line when it is malformed or absent here
-    (cuda without a GPU, a GPU index past the last one, mps off Apple silicon). None stays None."""
-    import torch
-
-    if device is None:
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise ValueError(f"invalid device {device!r}: {e}") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device {str(device)!r} was asked for, but CUDA is not available on this machine"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} GPU(s)")
-    if dev.type == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise ValueError(
-                f"device {str(device)!r} was asked for, but MPS is not available on this machine"
-            )
-    return dev
+    with atomic_path(p, suffix=p.suffix if suffix is None else suffix) as tmp:
+        yield tmp

@@ -17,7 +17,6 @@ import pickle
 import random
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..utils.files import atomic_write
 from .distributed import DistInfo, ShardedSampler, all_reduce_sum, init_distributed
 from .evaluate import EvalResult, autocast_context, evaluate
 from .mixup import MixupCutmix, soft_cross_entropy
@@ -135,29 +135,10 @@ def _seed_everything(seed: int) -> None:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
-
-    A crash or a full disk leaves the previous file intact and no partial file behind.
-    """
+    """torch.save through `utils.files.atomic_write`: a crash or a full disk leaves the previous file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _atomic_write_text(text: str, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def _rng_state() -> dict:
@@ -572,14 +553,13 @@ class Trainer:
     def _write_metrics(self) -> None:
         if not self.dist.is_main:
             return
-        _atomic_write_text(json.dumps(self.history, indent=2), self.run_dir / "metrics.json")
+        with atomic_write(self.run_dir / "metrics.json") as f:
+            json.dump(self.history, f, indent=2)
         keys = list(dict.fromkeys(k for row in self.history for k in row))
-        fd, tmp = tempfile.mkstemp(dir=self.run_dir, suffix=".tmp")
-        with os.fdopen(fd, "w", newline="") as f:
+        with atomic_write(self.run_dir / "metrics.csv", newline="") as f:
             w = csv.DictWriter(f, fieldnames=keys)
             w.writeheader()
             w.writerows(self.history)
-        os.replace(tmp, self.run_dir / "metrics.csv")
 
     # --- the loop ---------------------------------------------------------------------------------
     def _progress(self, iterable, total: int, desc: str):
@@ -652,19 +632,18 @@ class Trainer:
     def _fit(self) -> TrainResult:
         cfg = self.cfg
         if self.dist.is_main:
-            _atomic_write_text(
-                json.dumps(
+            with atomic_write(self.run_dir / "train_config.json") as f:
+                json.dump(
                     dict(
                         dataclasses.asdict(cfg),
                         classes=self.classes,
                         data_config=self.data_cfg,
                         world_size=self.dist.world_size,
                     ),
+                    f,
                     indent=2,
                     default=str,
-                ),
-                self.run_dir / "train_config.json",
-            )
+                )
         writer = None
         if cfg.tensorboard and self.dist.is_main:
             from torch.utils.tensorboard import SummaryWriter  # needs the [tensorboard] extra
