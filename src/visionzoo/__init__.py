@@ -35,13 +35,14 @@ _LAZY = {
     "model_summary": "visionzoo.tools.summary",
     "benchmark_model": "visionzoo.tools.benchmark",
     "export_model": "visionzoo.tools.export",
-    "train": "visionzoo.train.trainer",
+    "train": "visionzoo.train",  # the package, callable as train()
     "validate": "visionzoo.train.evaluate",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and IDEs
+    from . import train  # noqa: F401
     from .data.config import resolve_data_config, resolve_model_data_config  # noqa: F401
     from .data.labels import ImageNetInfo  # noqa: F401
     from .data.transforms import create_transform  # noqa: F401
@@ -63,7 +64,6 @@ if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and ID
     from .tools.info import model_info  # noqa: F401
     from .tools.summary import model_summary  # noqa: F401
     from .train.evaluate import validate  # noqa: F401
-    from .train.trainer import train  # noqa: F401
     from .weights.cfg import PretrainedCfg  # noqa: F401
     from .weights.loading import load_checkpoint  # noqa: F401
     from .weights.save import save_pretrained  # noqa: F401
@@ -73,7 +73,9 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'visionzoo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    imported = importlib.import_module(module)
+    # `train` is a sub-package that is itself callable (see visionzoo/train/__init__.py)
+    value = imported if imported.__name__ == f"{__name__}.{name}" else getattr(imported, name)
     globals()[name] = value
     return value
 

@@ -27,5 +27,25 @@ def test_type_checking_block_covers_every_lazy_name():
 
 def test_lazy_names_point_at_their_defining_module():
     for name, module in visionzoo._LAZY.items():
+        if module == f"visionzoo.{name}":  # a callable sub-package (visionzoo.train)
+            continue
         obj = getattr(importlib.import_module(module), name)
         assert getattr(obj, "__module__", module) == module, (name, obj.__module__)
+
+
+def test_train_has_one_meaning_whatever_is_imported_first():
+    """`visionzoo.train` is callable and is the package, before and after `visionzoo.validate` is touched."""
+    import subprocess
+    import sys
+
+    code = (
+        "import visionzoo\n"
+        "first = visionzoo.train\n"
+        "visionzoo.validate\n"
+        "import visionzoo.train.evaluate\n"
+        "assert visionzoo.train is first, (first, visionzoo.train)\n"
+        "assert callable(visionzoo.train) and visionzoo.train.TrainConfig\n"
+        "from visionzoo.train import TrainConfig, train\n"
+        "assert callable(train)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
