@@ -201,6 +201,17 @@ def test_nan_or_inf_weights_are_refused_naming_the_keys(tmp_path, fmt):
     assert torch.equal(model.conv2.weight, sd["conv2.weight"])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_huge_but_finite_weights_still_load(tmp_path, dtype):
+    sd = tiny_state_dict()
+    big = torch.finfo(dtype).max
+    sd["fc.weight"][0, :4] = big  # finite, though their sum overflows
+    sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in sd.items()}
+    path = _save(sd, tmp_path / "w.safetensors", "safetensors")
+    model = visionzoo.create_model(ARCH, checkpoint_path=path)
+    assert torch.equal(model.fc.weight[0, :4], torch.full((4,), big))
+
+
 def test_float64_overflowing_to_inf_is_caught(tmp_path):
     sd = {k: v.double() if v.is_floating_point() else v for k, v in tiny_state_dict().items()}
     sd["fc.weight"][0, 0] = 1e300  # finite in fp64, inf once cast to the model's fp32
