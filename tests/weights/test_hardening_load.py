@@ -282,6 +282,12 @@ def test_dangling_symlink_is_not_found(tmp_path):
         read_state_dict(path)
 
 
+def test_name_too_long_is_a_one_line_os_error(tmp_path):
+    path = tmp_path / ("x" * 300 + ".safetensors")
+    with pytest.raises(OSError, match=r"cannot be read: File name too long"):
+        read_state_dict(path)
+
+
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads a chmod 000 file anyway")
 def test_unreadable_file_says_it_cannot_be_read(tmp_path):
     path = save_safetensors(tiny_state_dict(), tmp_path / "locked.safetensors")
@@ -322,6 +328,9 @@ def _write_bad(kind: str, path: Path) -> None:
     elif kind == "st_bad_entry":
         header = b'{"a": {"dtype": "F99", "shape": [1], "data_offsets": [0, 4]}}'
         path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 4)
+    elif kind == "st_huge_shape":  # numel overflows int64: must not reach an allocation
+        header = b'{"a": {"dtype": "F32", "shape": [4611686018427387904, 8], "data_offsets": [0, 4]}}'
+        path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 4)
     elif kind == "st_wrong_size":
         header = b'{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}'
         path.write_bytes(len(header).to_bytes(8, "little") + header + b"\x00" * 4)
@@ -339,6 +348,7 @@ _BAD = [
     "st_header_too_long",
     "st_bad_json",
     "st_bad_entry",
+    "st_huge_shape",
     "st_wrong_size",
 ]
 

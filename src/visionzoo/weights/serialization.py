@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import pickle
 import pickletools
@@ -121,8 +122,8 @@ def check_readable(path: str | Path) -> Path:
     path = Path(path)
     try:
         exists, is_dir, is_file = path.exists(), path.is_dir(), path.is_file()
-    except OSError as e:  # e.g. a parent folder that may not be entered
-        raise PermissionError(f"checkpoint file {path} cannot be read: {e.strerror or e}") from None
+    except OSError as e:  # a parent folder that may not be entered, a name too long, ...
+        raise _unreadable(path, e) from None
     if not exists:
         raise FileNotFoundError(f"checkpoint file not found: {path}")
     if is_dir:
@@ -133,8 +134,14 @@ def check_readable(path: str | Path) -> Path:
         with open(path, "rb"):
             pass
     except OSError as e:
-        raise PermissionError(f"checkpoint file {path} cannot be read: {e.strerror or e}") from None
+        raise _unreadable(path, e) from None
     return path
+
+
+def _unreadable(path: Path, e: OSError) -> OSError:
+    """The same kind of OSError as `e` (PermissionError, ...), with a one-line message naming `path`."""
+    cls = PermissionError if isinstance(e, PermissionError) else OSError
+    return cls(f"checkpoint file {path} cannot be read: {e.strerror or e}")
 
 
 def is_safetensors_file(path: str | Path) -> bool:
@@ -177,7 +184,7 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
                 begin, end = (int(o) for o in info["data_offsets"])
             except (KeyError, TypeError, ValueError):
                 raise corrupt(f"entry {name!r} is malformed: {str(info)[:200]}") from None
-            nbytes = torch.Size(shape).numel() * dtype.itemsize
+            nbytes = math.prod(shape) * dtype.itemsize  # Python ints: a hostile shape cannot overflow
             if min(shape, default=0) < 0 or not 0 <= begin <= end <= data_size or end - begin != nbytes:
                 raise corrupt(
                     f"tensor {name!r} ({info['dtype']} {shape}) at bytes {begin}..{end} does not fit "
@@ -200,15 +207,20 @@ def _first_line(e: BaseException) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
+_MAX_PICKLE_SCAN = 64 << 20  # bytes of pickle scanned for code; the object pickle comes first and is small
+
+
 def _pickles_in(path: Path) -> Iterator[bytes]:
-    """The pickle streams of a checkpoint: `data.pkl` inside a zip, else the file itself."""
+    """The pickle streams of a checkpoint (their first 64 MiB): `data.pkl` inside a zip, else the file."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            for name in zf.namelist():
-                if name.endswith("data.pkl"):
-                    yield zf.read(name)
+            for info in zf.infolist():
+                if info.filename.endswith("data.pkl"):
+                    with zf.open(info) as f:
+                        yield f.read(_MAX_PICKLE_SCAN)
     else:
-        yield path.read_bytes()
+        with open(path, "rb") as f:
+            yield f.read(_MAX_PICKLE_SCAN)
 
 
 def _pickled_globals(data: bytes) -> list[str]:
