@@ -18,7 +18,7 @@ import visionzoo
 from visionzoo.weights.errors import CheckpointMismatchError, CorruptCheckpointError, UnsafeCheckpointError
 from visionzoo.weights.serialization import read_state_dict
 
-from .tiny import ARCH, save_safetensors, tiny_state_dict
+from .tiny import ARCH, Payload, save_safetensors, tiny_state_dict
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = Path(visionzoo.__file__).resolve().parents[1]
@@ -142,7 +142,9 @@ def test_integer_key_is_corrupt_error_naming_file_and_key(tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["safetensors", "zip"])
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
+@pytest.mark.parametrize(
+    "dtype", [torch.float16, torch.bfloat16, torch.float64], ids=["fp16", "bf16", "fp64"]
+)
 def test_floating_checkpoint_is_cast_to_the_models_dtype(tmp_path, fmt, dtype):
     sd = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tiny_state_dict().items()}
     path = _save(sd, tmp_path / f"w.{fmt}", fmt)
@@ -160,7 +162,7 @@ def test_dtype_argument_still_wins(tmp_path):
     assert model.fc.weight.dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize("bad", [torch.int64, torch.bool])
+@pytest.mark.parametrize("bad", [torch.int64, torch.bool], ids=["int64", "bool"])
 def test_integer_tensor_for_a_float_parameter_names_file_and_key(tmp_path, bad):
     sd = tiny_state_dict()
     sd["conv2.weight"] = torch.ones_like(sd["conv2.weight"], dtype=bad)
@@ -201,7 +203,7 @@ def test_nan_or_inf_weights_are_refused_naming_the_keys(tmp_path, fmt):
     assert torch.equal(model.conv2.weight, sd["conv2.weight"])
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
 def test_huge_but_finite_weights_still_load(tmp_path, dtype):
     sd = tiny_state_dict()
     big = torch.finfo(dtype).max
@@ -223,38 +225,32 @@ def test_float64_overflowing_to_inf_is_caught(tmp_path):
 # --- 5. pickled code in every protocol ---------------------------------------------------------------------
 
 
-class _Payload:
-    """Unpickling this would run `open(marker, 'w')`, creating the marker file."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
+_QUIET_PROTOCOL = pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # torch's own warning
 
 
+@_QUIET_PROTOCOL
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 @pytest.mark.parametrize("writer", ["pickle", "torch_zip", "torch_legacy"])
 def test_pickled_code_is_unsafe_in_every_protocol(tmp_path, protocol, writer):
     marker = tmp_path / "marker"
     path = tmp_path / f"evil_{writer}_{protocol}.pth"
-    obj = {"state_dict": tiny_state_dict(), "payload": _Payload(str(marker))}
+    obj = {"state_dict": tiny_state_dict(), "payload": Payload(str(marker))}
     if writer == "pickle":  # plain pickle has no safe form for tensors: code only
-        path.write_bytes(pickle.dumps({"payload": _Payload(str(marker))}, protocol=protocol))
+        path.write_bytes(pickle.dumps({"payload": Payload(str(marker))}, protocol=protocol))
     else:
         torch.save(obj, path, pickle_protocol=protocol, _use_new_zipfile_serialization=writer == "torch_zip")
-    with pytest.warns(UserWarning) if protocol > 2 else contextlib.nullcontext():  # torch warns on protocol
-        with pytest.raises(
-            UnsafeCheckpointError, match=rf"refusing to load {path}.*open.*Nothing in it was executed"
-        ):
-            read_state_dict(path)
+    with pytest.raises(
+        UnsafeCheckpointError, match=rf"refusing to load {path}.*open.*Nothing in it was executed"
+    ):
+        read_state_dict(path)
     assert not marker.exists()
 
 
+@_QUIET_PROTOCOL
 def test_protocol_4_without_code_is_not_called_unsafe(tmp_path):
     path = tmp_path / "p4.pth"
     torch.save(tiny_state_dict(), path, pickle_protocol=4)
-    with pytest.warns(UserWarning), pytest.raises(CorruptCheckpointError, match=rf"{path}.*protocol 4 or 5"):
+    with pytest.raises(CorruptCheckpointError, match=rf"{path}.*protocol 4 or 5"):
         read_state_dict(path)
 
 

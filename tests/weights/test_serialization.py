@@ -13,29 +13,19 @@ import visionzoo
 from visionzoo.weights.errors import CorruptCheckpointError, UnsafeCheckpointError
 from visionzoo.weights.serialization import read_state_dict
 
-from .tiny import ARCH, save_safetensors, tiny_state_dict
-
-
-class _Payload:
-    """Unpickling this would run `open(marker, 'w')`, creating the marker file."""
-
-    def __init__(self, marker: str) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
+from .tiny import ARCH, Payload, save_safetensors, tiny_state_dict
 
 
 def test_pickled_code_is_refused_and_never_run(tmp_path):
     marker = tmp_path / "marker"
     sd = tiny_state_dict()
-    torch.save({"state_dict": sd, "payload": _Payload(str(marker))}, tmp_path / "evil.pth")
+    torch.save({"state_dict": sd, "payload": Payload(str(marker))}, tmp_path / "evil.pth")
     with pytest.raises(UnsafeCheckpointError, match=r"refusing to load .*evil\.pth.*GLOBAL.*open"):
         read_state_dict(tmp_path / "evil.pth")
     assert not marker.exists()
     # also through create_model, and for an old-style (non-zip) pickle file
     with open(tmp_path / "evil_legacy.pth", "wb") as f:
-        pickle.dump({"w": _Payload(str(marker))}, f, protocol=2)
+        pickle.dump({"w": Payload(str(marker))}, f, protocol=2)
     for name in ("evil.pth", "evil_legacy.pth"):
         with pytest.raises(UnsafeCheckpointError, match="Nothing in it was executed"):
             visionzoo.create_model(
@@ -43,7 +33,7 @@ def test_pickled_code_is_refused_and_never_run(tmp_path):
             )
     assert not marker.exists()
     # the same object really does create the marker when unpickled unsafely: the test can fail
-    pickle.loads(pickle.dumps(_Payload(str(marker))))
+    pickle.loads(pickle.dumps(Payload(str(marker))))
     assert marker.exists()
 
 
