@@ -26,7 +26,7 @@ def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) 
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum or (maximum is not None and value > maximum):
-        bound = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum:,}]"
+        bound = f">= {minimum}" + (f" and <= {maximum:,}" if maximum is not None else "")
         raise ValueError(f"{name} must be {bound}, got {value}")
 
 

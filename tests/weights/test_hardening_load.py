@@ -381,12 +381,12 @@ def test_missing_state_dict_key_names_the_file(tmp_path):
     ids=["explicit", "just_above", "negative", "via_cfg", "in_chans"],
 )
 def test_absurd_sizes_are_value_errors_before_allocating(kwargs):
-    with _time_limit(10), pytest.raises(ValueError, match=r"must be in \[\d, [\d,]+\], got -?\d+"):
+    with _time_limit(10), pytest.raises(ValueError, match=r"must be >= \d and <= [\d,]+, got -?\d+"):
         visionzoo.create_model(ARCH, **kwargs)
 
 
 def test_the_accepted_range_is_stated():
-    with pytest.raises(ValueError, match=r"num_classes must be in \[0, 10,000,000\]"):
+    with pytest.raises(ValueError, match=r"num_classes must be >= 0 and <= 10,000,000, got 1000000000000"):
         visionzoo.create_model(ARCH, num_classes=10**12)
     assert visionzoo.create_model(ARCH, num_classes=1000).fc.out_features == 1000
 
