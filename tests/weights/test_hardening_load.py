@@ -41,41 +41,44 @@ from tests.weights.tiny import ARCH, register
 import visionzoo
 from visionzoo.weights.serialization import read_state_dict
 register()
-path, other = sys.argv[3], sys.argv[4]
-model = visionzoo.create_model(ARCH, width=64, checkpoint_path=path).eval()
 x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-with torch.no_grad():
-    before = model(x)
-    # saving over the file the model was loaded from (a mapped model dies here with SIGBUS)
-    torch.save(model.state_dict(), path)
-    saved = read_state_dict(path)
-    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items()), "saved file differs"
-    # the file's bytes are replaced in place by other weights
-    with open(other, "rb") as src, open(path, "r+b") as dst:
-        dst.write(src.read())
-        dst.truncate()
-    assert torch.equal(model(x), before), "outputs changed with the file"
-    open(path, "wb").close()  # truncated to nothing under the live model
-    assert torch.equal(model(x), before), "outputs changed after truncation"
-print("survived")
+for fmt, path, other in zip(*[iter(sys.argv[3:])] * 3):
+    print(fmt, end=": ", flush=True)
+    model = visionzoo.create_model(ARCH, width=64, checkpoint_path=path).eval()
+    with torch.no_grad():
+        before = model(x)
+        # saving over the file the model was loaded from (a mapped model dies here with SIGBUS)
+        torch.save(model.state_dict(), path)
+        saved = read_state_dict(path)
+        assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items()), "saved file differs"
+        # the file's bytes are replaced in place by other weights
+        with open(other, "rb") as src, open(path, "r+b") as dst:
+            dst.write(src.read())
+            dst.truncate()
+        assert torch.equal(model(x), before), "outputs changed with the file"
+        open(path, "wb").close()  # truncated to nothing under the live model
+        assert torch.equal(model(x), before), "outputs changed after truncation"
+    print("survived", flush=True)
 """
+FORMATS = ("safetensors", "zip", "legacy")
 
 
-@pytest.mark.parametrize("fmt", ["safetensors", "zip", "legacy"])
-def test_model_survives_its_file_being_replaced_saved_over_and_truncated(tmp_path, fmt):
-    # named .bin whatever the format (the content is sniffed), so torch.save writes over it in place
-    path = _save(tiny_state_dict(width=64), tmp_path / f"w_{fmt}.bin", fmt)
-    other = _save(tiny_state_dict(seed=7, width=64), tmp_path / f"other_{fmt}.bin", fmt)
-    # in a child process: a memory-mapped parameter dies with SIGBUS, which must not take pytest down
+def test_model_survives_its_file_being_saved_over_replaced_and_truncated(tmp_path):
+    args = []
+    for fmt in FORMATS:  # named .bin whatever the format (the content is sniffed): torch.save writes in place
+        path = _save(tiny_state_dict(width=64), tmp_path / f"w_{fmt}.bin", fmt)
+        other = _save(tiny_state_dict(seed=7, width=64), tmp_path / f"other_{fmt}.bin", fmt)
+        args += [fmt, str(path), str(other)]
+    # in one child process for all formats: a memory-mapped parameter dies with SIGBUS, sparing pytest
     proc = subprocess.run(
-        [sys.executable, "-c", _SURVIVOR, str(SRC), str(REPO), str(path), str(other)],
+        [sys.executable, "-c", _SURVIVOR, str(SRC), str(REPO), *args],
         capture_output=True,
         text=True,
         timeout=120,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
-    assert proc.returncode == 0 and "survived" in proc.stdout, (
-        f"rc={proc.returncode} (-7 is SIGBUS): {proc.stderr[-800:]}"
+    assert proc.returncode == 0 and proc.stdout.count("survived") == len(FORMATS), (
+        f"rc={proc.returncode} (-7 is SIGBUS) after {proc.stdout!r}: {proc.stderr[-800:]}"
     )
 
 
