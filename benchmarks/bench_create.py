@@ -3,7 +3,8 @@
 Each measurement runs in a fresh Python process: the library is imported first (not timed), then the
 model is created with weights from a local safetensors file (timm via `pretrained_cfg_overlay=dict(file=...)`).
 Reported: wall time of the call; the peak resident memory added by it, relative to the checkpoint size; and
-the same after every weight has been read once (memory-mapped weights are only paged in when used).
+the same after every weight has been read once (which would page in weights left memory-mapped; visionzoo
+reads each tensor into memory the model owns, so both figures are about 1x for it).
 
     python benchmarks/bench_create.py [--archs resnet50 ...] [--repeats 3] [--workdir /tmp/vz_bench]
 """
@@ -41,7 +42,7 @@ t0 = time.perf_counter()
 model = create()
 seconds = time.perf_counter() - t0
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
-# Reading every weight once (as a first forward pass would) brings memory-mapped pages in too.
+# Reading every weight once (as a first forward pass would) brings any memory-mapped pages in too.
 n = sum(float(p.sum()) * 0 + p.numel() for p in model.parameters())
 touched = max(peak, rss_mib())
 print(json.dumps(dict(seconds=seconds, extra_mib=peak - base, touched_mib=touched - base, params=n)))

@@ -17,11 +17,17 @@ _HUB_PREFIX = "hf-hub:"
 _LOCAL_PREFIX = "local-dir:"
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
+# Upper bounds, checked before anything is allocated: far above any real model, far below a crash.
+MAX_NUM_CLASSES = 10**7
+MAX_IN_CHANS = 10**5
+
+
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f">= {minimum}" + (f" and <= {maximum:,}" if maximum is not None else "")
+        raise ValueError(f"{name} must be {bound}, got {value}")
 
 
 def _check_rate(name: str, value: Any) -> None:
@@ -126,9 +132,9 @@ def create_model(
 
     # Arguments: validate, then fill defaults from the cfg.
     if num_classes is not None:
-        _check_int("num_classes", num_classes, 0)
+        _check_int("num_classes", num_classes, 0, MAX_NUM_CLASSES)
     if in_chans is not None:
-        _check_int("in_chans", in_chans, 1)
+        _check_int("in_chans", in_chans, 1, MAX_IN_CHANS)
     if drop_rate is not None:
         _check_rate("drop_rate", drop_rate)
     if drop_path_rate is not None:
@@ -156,6 +162,11 @@ def create_model(
             )
     if accepted is None or "num_classes" in accepted:
         build_args.setdefault("num_classes", cfg.num_classes)
+    # Values may also come from a model folder's config.json or the cfg: check what the builder gets.
+    if build_args.get("num_classes") is not None:
+        _check_int("num_classes", build_args["num_classes"], 0, MAX_NUM_CLASSES)
+    if build_args.get("in_chans") is not None:
+        _check_int("in_chans", build_args["in_chans"], 1, MAX_IN_CHANS)
 
     load_weights = pretrained and (cfg.has_weights or checkpoint_path is None)
     weights_file = None

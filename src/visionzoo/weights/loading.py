@@ -15,7 +15,7 @@ from torch.overrides import TorchFunctionMode
 
 from .cfg import PretrainedCfg
 from .errors import CheckpointMismatchError
-from .serialization import read_state_dict
+from .serialization import check_finite, check_keys, read_state_dict
 
 _logger = logging.getLogger(__name__)
 
@@ -145,6 +145,27 @@ def _fmt(items: list[str], n: int = 5) -> str:
     return ", ".join(items[:n]) + more
 
 
+def _match_dtypes(model: nn.Module, state_dict: StateDict, source: str) -> StateDict:
+    """Cast each tensor to the dtype of the parameter or buffer it replaces, so the model keeps its precision.
+
+    An fp16 or fp64 checkpoint thus loads into an fp32 model as fp32. A float where an integer tensor is
+    expected, or the reverse, is a CheckpointMismatchError naming the key.
+    """
+    own = model.state_dict(keep_vars=True)
+    out = {}
+    for k, v in state_dict.items():
+        target = own.get(k)
+        if target is not None and v.dtype != target.dtype:
+            if v.is_floating_point() != target.is_floating_point() or v.is_complex() != target.is_complex():
+                raise CheckpointMismatchError(
+                    f"{source}: {k!r} is a {v.dtype} tensor but the model's is {target.dtype}; "
+                    "is it a checkpoint for this model?"
+                )
+            v = v.to(target.dtype)
+        out[k] = v
+    return out
+
+
 def load_state_dict_into(
     model: nn.Module,
     state_dict: StateDict,
@@ -157,7 +178,8 @@ def load_state_dict_into(
 
     Shape mismatches always raise a CheckpointMismatchError naming the first keys and shapes. Missing or
     unexpected keys raise when `strict`, except missing keys under the `allow_missing` prefixes (a head
-    that was dropped on purpose); otherwise they are logged by name.
+    that was dropped on purpose); otherwise they are logged by name. Tensors are cast to the model's dtypes,
+    and NaN or infinite weights raise a CorruptCheckpointError.
     """
     missing, unexpected, shapes = _mismatch_summary(model, state_dict)
     if shapes:
@@ -186,7 +208,8 @@ def load_state_dict_into(
         _logger.warning(
             "%s: loaded with strict=False; missing %s; unexpected %s", source, _fmt(missing), _fmt(unexpected)
         )
-    sd = {k: v for k, v in state_dict.items() if k not in unexpected}
+    sd = _match_dtypes(model, {k: v for k, v in state_dict.items() if k not in unexpected}, source)
+    check_finite(sd, source)
     model.load_state_dict(sd, strict=False, assign=True)
     materialize_meta(model)
 
@@ -231,6 +254,7 @@ def load_checkpoint(
     """
     source = str(checkpoint) if not isinstance(checkpoint, dict) else "state dict"
     if isinstance(checkpoint, dict):
+        check_keys(checkpoint, source)
         sd = dict(checkpoint)
     else:
         sd = read_state_dict(checkpoint, cfg.state_dict_key if cfg else None)
