@@ -197,3 +197,17 @@ def test_list_models_name_matches_cfg(tiny_registered):
         f"{tiny_registered}.b",
     ]
     assert visionzoo.list_models("resnet18*", name_matches_cfg=True) == ["resnet18", "resnet18d"]
+
+
+def test_create_model_feature_cls_as_timm_spells_it(tiny_registered):
+    """timm's feature_cls names build the same features_only model; anything else is a clear error."""
+    x = torch.randn(1, 3, 32, 32)
+    plain = visionzoo.create_model(tiny_registered, features_only=True).eval()
+    for flavour in ("getter", "hook", "fx"):
+        m = visionzoo.create_model(tiny_registered, features_only=True, feature_cls=flavour).eval()
+        m.load_state_dict(plain.state_dict())
+        assert all(torch.equal(a, b) for a, b in zip(m(x), plain(x)))
+    with pytest.raises(ValueError, match="feature_cls must be one of getter, hook, fx"):
+        visionzoo.create_model(tiny_registered, features_only=True, feature_cls="dict_magic")
+    with pytest.raises(TypeError, match="feature_cls must be a str"):
+        visionzoo.create_model(tiny_registered, features_only=True, feature_cls=3)

@@ -17,7 +17,7 @@ def test_check_int_bounds():
     assert check_int("n", 3, 1, 5) == 3
     with pytest.raises(ValueError, match=">= 1"):
         check_int("n", 0, 1)
-    with pytest.raises(ValueError, match="<= 5"):
+    with pytest.raises(ValueError, match="n must be >= 1 and <= 5, got 6"):
         check_int("n", 6, 1, 5)
 
 

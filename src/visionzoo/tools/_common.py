@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from ..utils.files import atomic_path
+from ..weights.sources import is_model_spec
 
 
 def parse_img_size(value: Any) -> tuple[int, int]:
@@ -43,13 +44,6 @@ def parse_input_size(value: Any) -> tuple[int, int, int]:
     if not ok:
         raise ValueError(f"input size must be three positive ints C H W (e.g. 3 224 224), got {value!r}")
     return (sizes[0], sizes[1], sizes[2])
-
-
-def is_model_spec(model_name: str) -> bool:
-    """True for an 'hf-hub:org/repo' or 'local-dir:/path' name, whose config.json names the architecture."""
-    from ..weights.sources import HUB_PREFIX, LOCAL_PREFIX
-
-    return isinstance(model_name, str) and model_name.startswith((HUB_PREFIX, LOCAL_PREFIX))
 
 
 def resolve_cfg(model_name: str) -> tuple[str, Any]:

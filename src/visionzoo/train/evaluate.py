@@ -169,9 +169,10 @@ def validate(
     from ..data.datasets import create_dataset, create_loader
     from ..data.transforms import create_transform
     from ..factory import create_model
+    from ..weights.sources import is_model_spec
 
     dist_info = _dist(device)
-    if model_name.startswith(("local-dir:", "hf-hub:")) and checkpoint_path is None:
+    if is_model_spec(model_name) and checkpoint_path is None:
         pretrained = True  # such a name stands for its weights
     model = create_model(model_name, pretrained=pretrained, checkpoint_path=checkpoint_path)
     model.to(dist_info.device)

@@ -20,10 +20,10 @@ def check_int(name: str, value: Any, minimum: int | None = None, maximum: int | 
     """An int (not a bool) within [minimum, maximum] (either bound may be None)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise _type_error(name, "an int", value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = [f">= {minimum:,}"] if minimum is not None else []
+        bounds += [f"<= {maximum:,}"] if maximum is not None else []
+        raise ValueError(f"{name} must be {' and '.join(bounds)}, got {value}")
     return value
 
 

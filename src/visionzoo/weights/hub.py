@@ -101,9 +101,7 @@ def hub_weights_file(cfg: PretrainedCfg, cache_dir: str | Path | None = None) ->
     for name in names:
         try:
             return hub_download(cfg.hf_hub_id, name, cache_dir)
-        except FileNotFoundError as e:
-            reasons.append(str(e))
-        except WeightsUnavailableError as e:
+        except (FileNotFoundError, WeightsUnavailableError) as e:
             reasons.append(str(e))
     raise WeightsUnavailableError("; ".join(reasons))
 

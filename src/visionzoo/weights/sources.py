@@ -82,22 +82,16 @@ _SOURCES: tuple[tuple[str, str, Callable[[PretrainedCfg, str | Path | None], Pat
 )
 
 
-def _no_source_error(cfg: PretrainedCfg) -> WeightsUnavailableError:
-    from .. import registry
+def is_model_spec(name: str) -> bool:
+    """True for 'hf-hub:org/repo' and 'local-dir:/path' names, which a config.json describes."""
+    return isinstance(name, str) and name.startswith((HUB_PREFIX, LOCAL_PREFIX))
 
-    try:
-        tags = registry.get_pretrained_tags(cfg.architecture)
-    except (ValueError, TypeError):
-        tags = {}
-    with_weights = [f"{cfg.architecture}.{t}" for t, c in tags.items() if t and c.has_weights]
-    hint = (
-        f"tags with weights: {', '.join(with_weights)}"
-        if with_weights
-        else f"no tag of {cfg.architecture!r} has published weights"
-    )
+
+def _no_source_error(cfg: PretrainedCfg) -> WeightsUnavailableError:
     return WeightsUnavailableError(
-        f"{cfg.name or cfg.architecture or 'this model'} has no pretrained weights ({hint}). Use "
-        "pretrained=False, or give a file: pretrained_cfg_overlay=dict(file='/path/to/weights.safetensors')"
+        f"{cfg.name or cfg.architecture or 'this model'} has no pretrained weights (its cfg names no file, "
+        "package, hf_hub_id or url). Use pretrained=False, or give a file: "
+        "pretrained_cfg_overlay=dict(file='/path/to/weights.safetensors')"
     )
 
 
