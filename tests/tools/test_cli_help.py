@@ -7,7 +7,7 @@ import pytest
         (["info"], "--input-size"),
         (["summary"], "--depth"),
         (["benchmark"], "--channels-last"),
-        (["export"], "--dynamic-batch"),
+        (["export"], "--static-batch"),
         (["visualize"], "pos-embed"),
         (["visualize", "pos-embed"], "--checkpoint"),
         (["visualize", "features"], "IMAGE"),

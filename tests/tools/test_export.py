@@ -19,7 +19,7 @@ def test_export_writes_and_verifies(tmp_path, fmt):
     out = tmp_path / f"m.{fmt}"
     r = export_model(VIT_NAME, out, format=fmt)
     assert out.is_file() and out.stat().st_size == r["file_size"] > 1000
-    assert r["max_abs_diff"] <= 1e-4 and r["checked_batch_sizes"] == [1]
+    assert r["max_abs_diff"] <= 1e-4 and r["checked_batch_sizes"] == [2, 3]  # dynamic by default
     assert sorted(os.listdir(tmp_path)) == [out.name]  # no temp files left
 
 
@@ -39,7 +39,7 @@ def test_onnx_dynamic_batch_runs_other_batch_sizes(tmp_path):
 
 def test_onnx_static_batch_is_fixed(tmp_path):
     out = tmp_path / "cnn.onnx"
-    export_model(CNN_NAME, out, format="onnx", batch_size=2)
+    export_model(CNN_NAME, out, format="onnx", batch_size=2, dynamic_batch=False)
     with pytest.raises(Exception):  # noqa: B017 - onnxruntime's own error type
         _onnx_run(out, torch.randn(3, 3, 32, 32))
 
@@ -59,7 +59,7 @@ def test_export_loads_checkpoint(tmp_path):
     ckpt = tmp_path / "weights.pth"
     torch.save(ref.state_dict(), ckpt)
     out = tmp_path / "cnn.onnx"
-    export_model(CNN_NAME, out, checkpoint=ckpt)
+    export_model(CNN_NAME, out, checkpoint_path=ckpt)
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         expected = ref(x).numpy()
@@ -109,7 +109,7 @@ def test_export_failure_is_clear_and_writes_nothing(tmp_path):
 
 
 def test_export_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match="unknown export format"):
+    with pytest.raises(ValueError, match="format must be one of"):
         export_model(CNN_NAME, tmp_path / "x", format="tflite")
     with pytest.raises(ValueError, match="opset"):
         export_model(CNN_NAME, tmp_path / "x", format="torch-export", opset=17)
@@ -124,7 +124,7 @@ def test_export_argument_errors(tmp_path):
     with pytest.raises(ValueError, match="has no pretrained weights"):
         export_model(CNN_NAME, tmp_path / "x", pretrained=True)
     with pytest.raises(FileNotFoundError, match="checkpoint file not found"):
-        export_model(CNN_NAME, tmp_path / "x", checkpoint=tmp_path / "missing.pth")
+        export_model(CNN_NAME, tmp_path / "x", checkpoint_path=tmp_path / "missing.pth")
     with pytest.raises(ValueError, match="cannot run"):
         export_model(create_model(VIT_NAME), tmp_path / "x", img_size=48)  # fixed 32x32 pos embed
     assert os.listdir(tmp_path) == []
@@ -216,3 +216,33 @@ class _WindowAttention(nn.Module):
 def test_onnx_five_dim_attention_falls_back_to_matmul(tmp_path):
     r = export_model(_WindowAttention(), tmp_path / "w.onnx", dynamic_batch=True, img_size=4)
     assert r["max_abs_diff"] < 1e-5 and r["checked_batch_sizes"] == [2, 3]
+
+
+def test_onnx_export_is_dynamic_by_default_and_checked_at_two_batch_sizes(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    out = tmp_path / "m.onnx"
+    r = export_model(CNN_NAME, out)
+    assert r["dynamic_batch"] and r["checked_batch_sizes"] == [2, 3]
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    batch_dim = session.get_inputs()[0].shape[0]
+    assert not isinstance(batch_dim, int), batch_dim  # a symbolic dimension, not a fixed size
+    for b in (1, 5):
+        assert session.run(None, {"input": torch.randn(b, 3, 32, 32).numpy()})[0].shape[0] == b
+
+
+def test_cli_static_batch_and_old_flags(tmp_path, cli):
+    out = tmp_path / "s.pt2"
+    code, stdout, _ = cli("export", CNN_NAME, "--format", "torch-export", "-o", str(out), "--static-batch")
+    assert code == 0 and "static batch" in stdout and "batch size(s) 1:" in stdout
+    code, _, stderr = cli("export", CNN_NAME, "-o", str(out), "--static-batch", "--dynamic-batch")
+    assert code == 2 and "contradict" in stderr
+
+
+def test_old_checkpoint_keyword_still_works_with_a_warning(tmp_path):
+    ckpt = tmp_path / "w.pth"
+    torch.save(create_model(CNN_NAME).state_dict(), ckpt)
+    with pytest.warns(DeprecationWarning, match="checkpoint_path"):
+        r = export_model(CNN_NAME, tmp_path / "c.pt2", format="torch-export", checkpoint=ckpt)
+    assert r["max_abs_diff"] <= 1e-4

@@ -20,7 +20,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL", help="model name, optionally with a tag")
     p.add_argument("--format", choices=["onnx", "torch-export"], default="onnx", help="default: onnx")
     p.add_argument("-o", "--output", default=None, help="output file (default: ARCH.onnx / ARCH.pt2 here)")
-    p.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension dynamic")
+    p.add_argument(
+        "--static-batch",
+        action="store_true",
+        help="fix the batch dimension to --batch-size (default: dynamic, checked at two batch sizes)",
+    )
+    p.add_argument("--dynamic-batch", action="store_true", help=argparse.SUPPRESS)  # the old default-off flag
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the exporter's)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", action="store_true", help="export with the tag's pretrained weights")
@@ -38,16 +43,19 @@ def run(args: argparse.Namespace) -> int:
     from ..tools.export import ExportError, export_model
     from . import CliError
 
+    if args.static_batch and args.dynamic_batch:
+        raise CliError("--static-batch and --dynamic-batch contradict each other")
+
     img_size = args.img_size
     try:
         result = export_model(
             args.model,
             output=args.output,
             format=args.format,
-            dynamic_batch=args.dynamic_batch,
+            dynamic_batch=not args.static_batch,
             opset=args.opset,
             pretrained=args.pretrained,
-            checkpoint=args.checkpoint,
+            checkpoint_path=args.checkpoint,
             img_size=img_size,
             batch_size=args.batch_size,
             tolerance=args.tolerance,

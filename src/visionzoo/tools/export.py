@@ -7,12 +7,14 @@ import io
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from ..utils.checks import check_bool, check_choice, check_float, check_int
 from ._common import (
     atomic_output,
     check_output_path,
@@ -207,82 +209,118 @@ def _run_torch(path: Path) -> Any:
     return lambda x: _outputs(module(x))
 
 
-def export_model(
-    model: str | nn.Module,
-    output: str | os.PathLike | None = None,
-    format: str = "onnx",
-    dynamic_batch: bool = False,
-    opset: int | None = None,
-    pretrained: bool = False,
-    checkpoint: str | os.PathLike | None = None,
-    img_size: int | tuple[int, int] | str | None = None,
-    batch_size: int = 1,
-    tolerance: float = 1e-4,
-    verify: bool = True,
-    model_kwargs: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Export a model to ONNX (`format='onnx'`, .onnx) or torch.export (`'torch-export'`, .pt2), then verify.
-
-    The file is written to a temporary name and renamed only once export and verification succeed,
-    so a failure never leaves a partial file. Verification runs the exported model (onnxruntime on
-    CPU, or the reloaded ExportedProgram) on the same random input as the eager model and compares
-    outputs; with `dynamic_batch` it also checks a second batch size. Raises ExportVerificationError
-    when the maximum absolute difference exceeds `tolerance`, ExportError when the model cannot be
-    exported (the message says why). `model_kwargs` go to `create_model` when `model` is a name.
-    Returns a dict describing the file and the check.
-    """
-    if format not in FORMATS:
-        raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(FORMATS)}")
+def _check_args(format: str, opset: Any, batch_size: Any, tolerance: Any) -> None:
+    check_choice("format", format, tuple(FORMATS))
     if opset is not None:
         if format != "onnx":
             raise ValueError("opset only applies to --format onnx")
-        if isinstance(opset, bool) or not isinstance(opset, int) or not 7 <= opset <= 30:
-            raise ValueError(f"opset must be an int between 7 and 30, got {opset!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
-        raise ValueError(f"tolerance must be a non-negative number, got {tolerance!r}")
-    hw = parse_img_size(img_size) if img_size is not None else None
-    if format == "onnx":
-        _require_onnx()
+        check_int("opset", opset, 7, 30)
+    check_int("batch_size", batch_size, 1)
+    check_float("tolerance", tolerance, 0.0)
 
+
+def _target(
+    model: str | nn.Module,
+    output: str | os.PathLike | None,
+    format: str,
+    pretrained: bool,
+    checkpoint_path: str | os.PathLike | None,
+) -> tuple[str, Path]:
+    """The model's display name and the checked output path (default: ARCH.onnx / ARCH.pt2 here)."""
     if isinstance(model, str):
-        arch = resolve_cfg(model)[0]
-        name = model
-        default_out = arch
+        name, default_out = model, resolve_cfg(model)[0]
     elif isinstance(model, nn.Module):
-        if pretrained or checkpoint is not None:
+        if pretrained or checkpoint_path is not None:
             raise ValueError(
                 "pretrained/checkpoint only apply to a model name; load weights into the module first"
             )
         name = default_out = type(model).__name__
     else:
         raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
-    path = check_output_path(output if output is not None else default_out + FORMATS[format])
+    return name, check_output_path(output if output is not None else default_out + FORMATS[format])
+
+
+def _reference(
+    model: nn.Module, name: str, size: tuple[int, int, int], batch_size: int, dynamic_batch: bool
+) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:
+    """Example inputs and the eager model's outputs on them.
+
+    With a dynamic batch the export runs at >= 2 (torch.export specialises sizes 0 and 1) and a second
+    batch size is checked too.
+    """
+    c, h, w = size
+    export_batch = max(batch_size, 2) if dynamic_batch else batch_size
+    batches = [export_batch, export_batch + 1] if dynamic_batch else [export_batch]
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(b, c, h, w, generator=gen) for b in batches]  # [B, C, H, W] each
+    try:
+        with torch.no_grad():
+            return inputs, [_outputs(model(x)) for x in inputs]
+    except (RuntimeError, ValueError, AssertionError) as e:
+        raise ValueError(f"{name} cannot run on a {c}x{h}x{w} input: {_short(e)}") from e
+
+
+def _verify(format: str, path: Path, name: str, inputs: list[torch.Tensor], expected: list) -> float:
+    """Run the exported file on the example inputs; the largest absolute difference from eager."""
+    try:
+        run = _run_onnx(path) if format == "onnx" else _run_torch(path)
+        return max(_max_abs_diff(exp, run(x)) for exp, x in zip(expected, inputs))
+    except ExportVerificationError:
+        raise
+    except Exception as e:
+        raise ExportVerificationError(
+            f"the exported {format} model of {name} fails to run: {_short(e)}"
+        ) from e
+
+
+def export_model(
+    model: str | nn.Module,
+    output: str | os.PathLike | None = None,
+    format: str = "onnx",
+    dynamic_batch: bool = True,
+    opset: int | None = None,
+    pretrained: bool = False,
+    checkpoint_path: str | os.PathLike | None = None,
+    img_size: int | tuple[int, int] | str | None = None,
+    batch_size: int = 1,
+    tolerance: float = 1e-4,
+    verify: bool = True,
+    model_kwargs: dict[str, Any] | None = None,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Export a model to ONNX (`format='onnx'`, .onnx) or torch.export (`'torch-export'`, .pt2), then verify.
+
+    The batch dimension is dynamic unless `dynamic_batch=False`, and verification then checks two batch
+    sizes. The file is written to a temporary name and renamed only once export and verification
+    succeed, so a failure never leaves a partial file. Verification runs the exported model
+    (onnxruntime on CPU, or the reloaded ExportedProgram) on the same random input as the eager model;
+    ExportVerificationError when the largest absolute difference exceeds `tolerance`, ExportError when
+    the model cannot be exported (the message says why). `checkpoint_path` (old name `checkpoint`)
+    and `model_kwargs` apply when `model` is a name. Returns a dict describing the file and the check.
+    """
+    if checkpoint is not None:
+        warnings.warn("export_model(checkpoint=) is now checkpoint_path=", DeprecationWarning, stacklevel=2)
+        checkpoint_path = checkpoint_path if checkpoint_path is not None else checkpoint
+    _check_args(format, opset, batch_size, tolerance)
+    check_bool("dynamic_batch", dynamic_batch)
+    hw = parse_img_size(img_size) if img_size is not None else None
+    if format == "onnx":
+        _require_onnx()
+    name, path = _target(model, output, format, pretrained, checkpoint_path)
     if isinstance(model, str):
-        model = _build(model, pretrained, checkpoint, hw, dict(model_kwargs or {}))
+        model = _build(model, pretrained, checkpoint_path, hw, dict(model_kwargs or {}))
     model = model.eval().float().cpu()
     c, h, w = model_input_size(model)
     if hw:
         h, w = hw
-
-    # with a dynamic batch, export at >= 2 (torch.export specialises sizes 0 and 1) and check another size
-    export_batch = max(batch_size, 2) if dynamic_batch else batch_size
-    check_batches = [export_batch, export_batch + 1] if dynamic_batch else [export_batch]
-    gen = torch.Generator().manual_seed(0)
-    inputs = [torch.randn(b, c, h, w, generator=gen) for b in check_batches]  # [B, C, H, W] each
-    try:
-        with torch.no_grad():
-            expected = [_outputs(model(x)) for x in inputs]
-    except (RuntimeError, ValueError, AssertionError) as e:
-        raise ValueError(f"{name} cannot run on a {c}x{h}x{w} input: {_short(e)}") from e
-
+    inputs, expected = _reference(model, name, (c, h, w), batch_size, dynamic_batch)
     result: dict[str, Any] = dict(
         model=name,
         format=format,
         path=str(path),
         input_size=[c, h, w],
-        batch_size=export_batch,
+        batch_size=inputs[0].shape[0],
         dynamic_batch=dynamic_batch,
         opset=opset,
         tolerance=tolerance,
@@ -299,21 +337,15 @@ def export_model(
         result["export_s"] = time.perf_counter() - t0
         if verify:
             t0 = time.perf_counter()
-            try:
-                run = _run_onnx(tmp) if format == "onnx" else _run_torch(tmp)
-                diffs = [_max_abs_diff(exp, run(x)) for exp, x in zip(expected, inputs)]
-            except ExportVerificationError:
-                raise
-            except Exception as e:
+            diff = _verify(format, tmp, name, inputs, expected)
+            result.update(
+                verify_s=time.perf_counter() - t0,
+                checked_batch_sizes=[x.shape[0] for x in inputs],
+                max_abs_diff=diff,
+            )
+            if diff > tolerance:
                 raise ExportVerificationError(
-                    f"the exported {format} model of {name} fails to run: {_short(e)}"
-                ) from e
-            result["verify_s"] = time.perf_counter() - t0
-            result["checked_batch_sizes"] = check_batches
-            result["max_abs_diff"] = max(diffs)
-            if max(diffs) > tolerance:
-                raise ExportVerificationError(
-                    f"exported {name} differs from the eager model by {max(diffs):.3g} (max abs), more than the "
+                    f"exported {name} differs from the eager model by {diff:.3g} (max abs), more than the "
                     f"tolerance {tolerance:g}; nothing was written"
                 )
         result["file_size"] = tmp.stat().st_size
