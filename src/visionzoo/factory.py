@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-__all__ = ["create_model", "FEATURE_CLASSES"]
+__all__ = ["create_model", "resolve_pretrained_cfg", "FEATURE_CLASSES"]
 
 # Upper bounds, checked before anything is allocated: far above any real model, far below a crash.
 MAX_NUM_CLASSES = 10**7
@@ -38,13 +38,18 @@ def _check_img_size(value: Any) -> None:
         check_int("img_size", s, 1)
 
 
-def _resolve_cfg(
+def resolve_pretrained_cfg(
     model_name: str,
-    pretrained_cfg: PretrainedCfg | dict | str | None,
-    pretrained_cfg_overlay: dict | None,
-    cache_dir: str | Path | None,
+    pretrained_cfg: PretrainedCfg | dict | str | None = None,
+    pretrained_cfg_overlay: dict | None = None,
+    cache_dir: str | Path | None = None,
+    warn: bool = True,
 ) -> tuple[str, PretrainedCfg, dict[str, Any]]:
-    """(architecture, the pretrained cfg: registered, replaced, then overlaid, model args from config.json)."""
+    """What `create_model(model_name, ...)` would build, without building it.
+
+    Returns (architecture, the pretrained cfg: registered, replaced, then overlaid, and the model
+    arguments an 'hf-hub:' / 'local-dir:' config.json gives). `warn=False` silences alias warnings.
+    """
     from .weights import sources
 
     model_args: dict[str, Any] = {}
@@ -53,7 +58,7 @@ def _resolve_cfg(
         arch, cfg, model_args = sources.load_model_config(model_name, cache_dir=cache_dir)
         tag = cfg.tag
     else:
-        arch, tag = registry.resolve_model_name(model_name)
+        arch, tag = registry.resolve_model_name(model_name, warn=warn)
     if isinstance(pretrained_cfg, str):
         cfg = registry.get_pretrained_cfg(f"{arch}.{pretrained_cfg}")
     elif isinstance(pretrained_cfg, dict):
@@ -232,7 +237,9 @@ def create_model(
     """
     check_bool("pretrained", pretrained)
     check_bool("features_only", features_only)
-    arch, cfg, model_args = _resolve_cfg(model_name, pretrained_cfg, pretrained_cfg_overlay, cache_dir)
+    arch, cfg, model_args = resolve_pretrained_cfg(
+        model_name, pretrained_cfg, pretrained_cfg_overlay, cache_dir
+    )
     given = dict(
         num_classes=num_classes,
         in_chans=in_chans,

@@ -47,16 +47,11 @@ def parse_input_size(value: Any) -> tuple[int, int, int]:
 
 
 def resolve_cfg(model_name: str) -> tuple[str, Any]:
-    """(architecture, PretrainedCfg) of a name, resolved as create_model does: 'arch', 'arch.tag', an
-    alias, or an 'hf-hub:' / 'local-dir:' spec (read from its config.json)."""
-    from .. import registry
-    from ..weights.sources import load_model_config
+    """(architecture, PretrainedCfg) of a name, resolved as create_model does (see resolve_pretrained_cfg)."""
+    from ..factory import resolve_pretrained_cfg
 
-    if is_model_spec(model_name):
-        arch, cfg, _ = load_model_config(model_name)
-        return arch, cfg
-    arch, tag = registry.resolve_model_name(model_name, warn=False)
-    return arch, registry.get_pretrained_cfg(f"{arch}.{tag}" if tag else arch)
+    arch, cfg, _ = resolve_pretrained_cfg(model_name, warn=False)
+    return arch, cfg
 
 
 def accepts_kwarg(model_name: str, name: str) -> bool:

@@ -336,22 +336,22 @@ class Trainer:
 
     # --- set-up -----------------------------------------------------------------------------------
     def _build_data(self) -> None:
-        from ..data.datasets import create_dataset, create_loader
-        from ..data.transforms import create_transform
-
-        cfg = self.cfg
-        root = Path(cfg.data)
+        """Data config, transforms, datasets (checked against each other) and sharded loaders."""
+        root = Path(self.cfg.data)
         if not root.exists():
             raise FileNotFoundError(f"training data not found: {root}")
-        # The model's data config needs the model; a throwaway meta build gives it cheaply.
-        from ..factory import create_model
+        train_tf, eval_tf = self._build_transforms()
+        self._build_datasets(root, train_tf, eval_tf)
+        self._build_loaders()
 
-        with torch.device("meta"):
-            probe = create_model(cfg.model, num_classes=1)
-        from ..data.config import resolve_model_data_config
+    def _build_transforms(self) -> tuple[Any, Any]:
+        """(train, eval) transforms from the model's pretrained cfg, read without building the model."""
+        from ..data.config import resolve_data_config
+        from ..data.transforms import create_transform
+        from ..factory import resolve_pretrained_cfg
 
-        self.data_cfg = resolve_model_data_config(probe)
-        del probe
+        cfg = self.cfg
+        self.data_cfg = resolve_data_config(pretrained_cfg=resolve_pretrained_cfg(cfg.model, warn=False)[1])
         if cfg.img_size:
             from ..tools._common import parse_img_size
 
@@ -371,6 +371,13 @@ class Trainer:
                 re_prob=cfg.re_prob,
             )
         )
+        return train_tf, eval_tf
+
+    def _build_datasets(self, root: Path, train_tf: Any, eval_tf: Any) -> None:
+        """Train and optional val sets; their classes must agree, with each other and with --num-classes."""
+        from ..data.datasets import create_dataset
+
+        cfg = self.cfg
         self.train_set = create_dataset(
             str(root), split=cfg.train_split, transform=train_tf, exif_transpose=cfg.exif_transpose
         )
@@ -398,6 +405,12 @@ class Trainer:
                     f"validation classes {list(self.val_set.classes)[:8]} differ from training classes "
                     f"{self.classes[:8]}"
                 )
+
+    def _build_loaders(self) -> None:
+        """Loaders whose samplers deal each epoch's order out across ranks (see ShardedSampler)."""
+        from ..data.datasets import create_loader
+
+        cfg = self.cfg
         global_batch = cfg.batch_size * self.dist.world_size
         if len(self.train_set) < global_batch:
             raise ValueError(
