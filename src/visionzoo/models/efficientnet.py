@@ -160,7 +160,8 @@ class EfficientNet(EfficientBackbone):
         pool = SelectAdaptivePool2d(global_pool, flatten=True)
         if num_classes and pool.is_identity():
             raise ValueError("global_pool='' (no pooling) is only possible with num_classes=0")
-        fc = nn.Linear(self.num_features * pool.feat_mult(), num_classes) if num_classes else nn.Identity()
+        self.head_hidden_size = self.num_features * pool.feat_mult()  # pre-logits width
+        fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
         return pool, fc
 
     def _head_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, F, h, w)

@@ -213,7 +213,7 @@ class RegNet(ImageModel):
                 "global_pool='' (no pooling) needs num_classes=0: the classifier takes pooled features"
             )
         self.head.global_pool = pool
-        in_features = self.num_features * pool.feat_mult()
+        in_features = self.head_hidden_size = self.num_features * pool.feat_mult()  # pre-logits width
         self.head.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     @torch.no_grad()

@@ -230,7 +230,7 @@ class ResNet(ImageModel):
             raise ValueError(
                 "global_pool='' (no pooling) needs num_classes=0: the classifier takes pooled features"
             )
-        in_features = self.num_features * pool.feat_mult()
+        in_features = self.head_hidden_size = self.num_features * pool.feat_mult()  # pre-logits width
         fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
         return pool, fc
 

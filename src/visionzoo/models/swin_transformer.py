@@ -353,6 +353,7 @@ class SwinTransformer(ImageModel):
         self.layers = nn.Sequential(*stages)
         self.norm = nn.LayerNorm(self.num_features)
         self.head = SwinHead(self.num_features, num_classes, global_pool, drop_rate)
+        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()  # pre-logits width
         self.apply(_init_linear)
 
     # -- classifier -----------------------------------------------------------------------------
@@ -364,6 +365,7 @@ class SwinTransformer(ImageModel):
         pool = self.global_pool if global_pool is None else global_pool
         self.head = SwinHead(self.num_features, num_classes, pool, self.head.drop.p)  # validates pool first
         self.num_classes, self.global_pool = num_classes, pool
+        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()
         if isinstance(self.head.fc, nn.Linear):
             _init_linear(self.head.fc)
 
