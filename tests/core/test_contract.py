@@ -43,7 +43,7 @@ def test_contract(arch):
     # forward + backward: every parameter receives a gradient
     model.train()
     out = _logits(model(x))
-    width = getattr(model, "head_hidden_size", None) or model.num_features  # pre-logits width
+    width = model.head_hidden_size  # pre-logits width: num_features, or the head's hidden width (MobileNetV3)
     assert out.shape == (2, cfg.num_classes or width)  # a headless cfg (num_classes=0) gives features
     out.float().pow(2).mean().backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
@@ -59,8 +59,10 @@ def test_contract(arch):
     model.eval()
     with torch.no_grad():
         feats = model.forward_features(x)
+        _check_layout(feats, model.output_fmt, model.num_features)
         pooled = model.forward_head(feats, pre_logits=True)
-        assert pooled.shape == (2, width)  # num_features, or the head's hidden width (MobileNetV3)
+        assert pooled.shape == (2, width)
+        _check_intermediates(model, x, feats)
         model.reset_classifier(10)
         assert model(x).shape == (2, 10)
         head_sd = model.state_dict()
@@ -71,7 +73,7 @@ def test_contract(arch):
         heads = heads if isinstance(heads, tuple) else (heads,)  # distilled models have two heads
         assert heads and all(h.out_features == 10 for h in heads)
         model.reset_classifier(0)
-        assert model(x).shape == (2, width)
+        assert model(x).shape == (2, width) == (2, model.head_hidden_size)
     assert model.pretrained_cfg is model.default_cfg is not None
     assert isinstance(model.no_weight_decay(), (set, frozenset))
     gm = model.group_matcher()
@@ -83,6 +85,36 @@ def test_contract(arch):
     gc.collect()
 
 
+def _check_layout(feats: torch.Tensor, output_fmt: str, channels: int) -> None:
+    """`forward_features` output is laid out as the model's `output_fmt` says."""
+    if output_fmt == "NCHW":
+        assert feats.ndim == 4 and feats.shape[1] == channels, f"NCHW claimed, got {tuple(feats.shape)}"
+    elif output_fmt == "NHWC":
+        assert feats.ndim == 4 and feats.shape[-1] == channels, f"NHWC claimed, got {tuple(feats.shape)}"
+    else:
+        assert output_fmt == "NLC", f"unknown output_fmt {output_fmt!r}"
+        assert feats.ndim == 3 and feats.shape[-1] == channels, f"NLC claimed, got {tuple(feats.shape)}"
+
+
+def _check_intermediates(model, x: torch.Tensor, feats: torch.Tensor) -> None:
+    """forward_intermediates takes `indices` as an int (the last n) and as a list (negatives from the end)."""
+    info = model.feature_info
+    n = len(info)
+    final, every = model.forward_intermediates(x)
+    torch.testing.assert_close(final, feats)  # the final output is forward_features'
+    assert len(every) == n
+    for m, f in zip(every, info):  # NCHW maps with the advertised channels and reduction
+        assert m.shape == (2, f["num_chs"], x.shape[2] // f["reduction"], x.shape[3] // f["reduction"])
+    last_two = model.forward_intermediates(x, indices=min(2, n), intermediates_only=True)
+    assert len(last_two) == min(2, n)
+    for got, want in zip(last_two, every[-len(last_two) :]):
+        torch.testing.assert_close(got, want)
+    ends = model.forward_intermediates(x, indices=[0, -1], intermediates_only=True)
+    assert len(ends) == (2 if n > 1 else 1)
+    torch.testing.assert_close(ends[0], every[0])
+    torch.testing.assert_close(ends[-1], every[-1])
+
+
 @pytest.mark.parametrize("arch", ["resnet50", "vit_tiny_patch16_224", "convnext_atto", "efficientnet_b0"])
 def test_num_classes_zero_gives_pooled_features(arch):
     kwargs, size = small_config(arch)
@@ -91,3 +123,49 @@ def test_num_classes_zero_gives_pooled_features(arch):
         out = model(torch.randn(2, *size))
     expected = {"resnet50": 2048, "vit_tiny_patch16_224": 192, "convnext_atto": 320, "efficientnet_b0": 1280}
     assert out.shape == (2, expected[arch])
+
+
+# one small representative per family, for the checks against timm
+FAMILY_REPS = {
+    "resnet18": {},
+    "regnetx_002": {},
+    "convnext_atto": {},
+    "efficientnet_b0": {},
+    "mobilenetv3_small_100": {},
+    "vit_tiny_patch16_224": dict(img_size=32, depth=2),
+    "deit_tiny_distilled_patch16_224": dict(img_size=32, depth=2),
+    "swin_tiny_patch4_window7_224": dict(img_size=64, window_size=4, depths=(1, 1, 1, 1)),
+}
+
+NON_NCHW = {
+    "vit_tiny_patch16_224": "NLC",
+    "deit_tiny_distilled_patch16_224": "NLC",
+    "swin_tiny_patch4_window7_224": "NHWC",
+}
+
+
+@pytest.mark.parametrize("arch", FAMILY_REPS)
+def test_head_hidden_size_and_output_fmt_match_timm(arch):
+    import timm
+
+    ours = visionzoo.create_model(arch, **FAMILY_REPS[arch])
+    theirs = timm.create_model(arch, **FAMILY_REPS[arch])
+    assert ours.head_hidden_size == theirs.head_hidden_size
+    # timm sets output_fmt only on Swin (NHWC); ViT/DeiT tokens are NLC here, every CNN NCHW
+    assert ours.output_fmt == NON_NCHW.get(arch, "NCHW") == getattr(theirs, "output_fmt", ours.output_fmt)
+    if arch.startswith(("resnet", "regnet", "efficientnet", "swin")):  # pooling that widens the pre-logits
+        ours.reset_classifier(0, "catavgmax")
+        theirs.reset_classifier(0, "catavgmax")
+        assert ours.head_hidden_size == theirs.head_hidden_size == 2 * ours.num_features
+        wide = visionzoo.create_model(arch, global_pool="catavgmax", **FAMILY_REPS[arch])
+        assert wide.head_hidden_size == 2 * wide.num_features
+
+
+def test_base_class_defaults():
+    from tests.core.tinynet import TinyNet
+
+    model = TinyNet(num_classes=3, width=4)
+    assert model.head_hidden_size == model.num_features == 8
+    assert model.output_fmt == "NCHW"
+    model.head_hidden_size = 5  # a family with a wider or narrower head sets its own
+    assert model.head_hidden_size == 5 and model.num_features == 8

@@ -181,7 +181,7 @@ def test_wrong_block_type():
         model = visionzoo.create_model("tf_efficientnetv2_b0")
     sd = {f"_blocks.{n}._bn1.weight": torch.ones(1) for n in range(21)}
     with pytest.raises(
-        CheckpointMismatchError, match="blocks.0.0 of .* is a ConvBnAct, which efficientnet-pytorch"
+        CheckpointMismatchError, match="blocks.0.0 of .* is a ConvBlock, which efficientnet-pytorch"
     ):
         efficientnet_pytorch_to_timm(sd, model)
 

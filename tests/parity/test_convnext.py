@@ -76,7 +76,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="kernel_size"):
         ConvNeXt(depths=(1,), dims=(8,), kernel_size=4)
     with pytest.raises(ValueError, match="num_classes"):
-        ConvNeXt(depths=(1,), dims=(8,), num_classes=-1)
+        ConvNeXt(depths=(1,), dims=(8,)).reset_classifier(-1)
 
 
 def test_reset_classifier_matches_timm():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -35,6 +36,10 @@ def pad_same(
     if ph or pw:
         x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
     return x
+
+
+# The padding depends on the input size, which torch.fx cannot branch on: traced graphs call pad_same as a leaf.
+torch.fx.wrap("pad_same")
 
 
 class SameConv2d(nn.Conv2d):

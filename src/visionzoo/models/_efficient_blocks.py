@@ -5,7 +5,7 @@ One block vocabulary covers every member:
 - 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1),
 - 'ir': inverted residual (1x1 expand -> depthwise kxk -> optional SE -> 1x1 project),
 - 'er': edge / fused residual (kxk expand -> optional SE -> 1x1 project),
-- 'cn': plain conv + BN + activation.
+- 'cn': plain conv + BN + activation (`ConvBlock`).
 
 An architecture is a table of stages, each a tuple of `BlockDef`s, scaled by width and depth multipliers.
 Module names follow timm (`conv_stem`, `bn1`, `blocks.i.j.conv_pw`, ...), so timm checkpoints load as is.
@@ -19,24 +19,23 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..features import feature_take_indices, to_output_fmt
-from ..layers.activations import create_act
 from ..layers.conv2d_same import create_conv2d
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.norm_act import BatchNormAct2d
+from ..layers.squeeze_excite import SqueezeExcite
 from .base import ImageModel
 
 __all__ = [
     "BlockDef",
     "make_divisible",
     "scale_stage_depth",
-    "NormAct2d",
-    "SqueezeExcitation",
     "DepthwiseSeparableConv",
     "InvertedResidual",
     "EdgeResidual",
-    "ConvBnAct",
+    "ConvBlock",
     "build_stages",
     "EfficientBackbone",
     "SE_STYLES",
@@ -85,38 +84,6 @@ def scale_stage_depth(repeats: Sequence[int], multiplier: float) -> list[int]:
     return scaled[::-1]
 
 
-class NormAct2d(nn.BatchNorm2d):
-    """BatchNorm followed by an activation; its state dict is that of a plain BatchNorm2d."""
-
-    def __init__(self, num_features: int, eps: float = 1e-5, act: str | None = None):
-        super().__init__(num_features, eps=eps)
-        self.act = create_act(act, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
-        return self.act(super().forward(x))
-
-
-class SqueezeExcitation(nn.Module):
-    """Channel gating from globally pooled features: x * gate(expand(act(reduce(mean(x)))))."""
-
-    def __init__(self, chs: int, rd_chs: int, act: str = "relu", gate: str = "sigmoid"):
-        super().__init__()
-        self.conv_reduce = nn.Conv2d(chs, rd_chs, 1, bias=True)
-        self.act1 = create_act(act, inplace=True)
-        self.conv_expand = nn.Conv2d(rd_chs, chs, 1, bias=True)
-        self.gate = create_act(gate)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
-        s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
-        s = self.conv_expand(self.act1(self.conv_reduce(s)))
-        return x * self.gate(s)
-
-
-def _drop_path(rate: float) -> nn.Module:
-    """Stochastic depth for a residual branch, or nothing when the rate is zero."""
-    return DropPath(rate) if rate > 0 else nn.Identity()
-
-
 @dataclass(frozen=True)
 class _Ctx:
     """Settings shared by every block of a model."""
@@ -132,8 +99,8 @@ def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str) -
     if not se_ratio:
         return nn.Identity()
     if ctx.se_style == "mobilenetv3":
-        return SqueezeExcitation(chs, make_divisible(chs * se_ratio), act="relu", gate="hard_sigmoid")
-    return SqueezeExcitation(chs, round(chs * (se_ratio / exp_ratio)), act=act, gate="sigmoid")
+        return SqueezeExcite(chs, make_divisible(chs * se_ratio), act="relu", gate="hard_sigmoid")
+    return SqueezeExcite(chs, round(chs * (se_ratio / exp_ratio)), act=act, gate="sigmoid")
 
 
 class _Residual(nn.Module):
@@ -159,11 +126,11 @@ class DepthwiseSeparableConv(_Residual):
         act = d.act or ctx.act
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         self.conv_dw = create_conv2d(in_chs, in_chs, d.kernel, stride, groups=in_chs, padding=ctx.padding)
-        self.bn1 = NormAct2d(in_chs, ctx.bn_eps, act)
+        self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
         self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
-        self.bn2 = NormAct2d(out_chs, ctx.bn_eps)
-        self.drop_path = _drop_path(drop_path)
+        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.se(self.bn1(self.conv_dw(x)))
@@ -179,13 +146,13 @@ class InvertedResidual(_Residual):
         mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         self.conv_pw = create_conv2d(in_chs, mid, 1, padding=ctx.padding)
-        self.bn1 = NormAct2d(mid, ctx.bn_eps, act)
+        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.conv_dw = create_conv2d(mid, mid, d.kernel, stride, groups=mid, padding=ctx.padding)
-        self.bn2 = NormAct2d(mid, ctx.bn_eps, act)
+        self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
-        self.bn3 = NormAct2d(out_chs, ctx.bn_eps)
-        self.drop_path = _drop_path(drop_path)
+        self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.bn1(self.conv_pw(x))  # (B, mid, H, W)
@@ -202,26 +169,26 @@ class EdgeResidual(_Residual):
         mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         self.conv_exp = create_conv2d(in_chs, mid, d.kernel, stride, padding=ctx.padding)
-        self.bn1 = NormAct2d(mid, ctx.bn_eps, act)
+        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
-        self.bn2 = NormAct2d(out_chs, ctx.bn_eps)
-        self.drop_path = _drop_path(drop_path)
+        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.se(self.bn1(self.conv_exp(x)))  # (B, mid, H/s, W/s)
         return self.bn2(self.conv_pwl(x))
 
 
-class ConvBnAct(_Residual):
+class ConvBlock(_Residual):
     """kxk conv (stride) -> BN/act, with a residual only when asked (`skip=True`) and shapes allow."""
 
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
         self.conv = create_conv2d(in_chs, out_chs, d.kernel, stride, padding=ctx.padding)
-        self.bn1 = NormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
-        self.drop_path = _drop_path(drop_path)
+        self.bn1 = BatchNormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
+        self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         return self.bn1(self.conv(x))
@@ -231,7 +198,7 @@ BLOCK_TYPES: dict[str, type[_Residual]] = {
     "ds": DepthwiseSeparableConv,
     "ir": InvertedResidual,
     "er": EdgeResidual,
-    "cn": ConvBnAct,
+    "cn": ConvBlock,
 }
 
 
@@ -267,17 +234,14 @@ def build_stages(
                 raise ValueError(f"unknown block kind {d.kind!r}; known: {sorted(BLOCK_TYPES)}")
             blocks += [(d, d.stride if j == 0 else 1) for j in range(n)]
         plan.append(blocks)
-    total = sum(len(s) for s in plan)
-    idx = 0
+    stage_rates = stage_drop_path_rates(drop_path_rate, [len(s) for s in plan], reach_end=False)
     out_stages, stage_chs, stage_strides = [], [], []
-    for blocks in plan:
+    for blocks, rates in zip(plan, stage_rates):
         mods = []
-        for d, stride in blocks:
+        for (d, stride), dpr in zip(blocks, rates):
             out_chs = make_divisible(d.out_chs * width_multiplier)
-            dpr = drop_path_rate * idx / total
             mods.append(BLOCK_TYPES[d.kind](ctx, d, in_chs, out_chs, stride, dpr))
             in_chs = out_chs
-            idx += 1
         out_stages.append(nn.Sequential(*mods))
         stage_chs.append(in_chs)
         stage_strides.append(blocks[0][1])
@@ -325,7 +289,7 @@ class EfficientBackbone(ImageModel):
     ) -> int:
         """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels."""
         self.conv_stem = create_conv2d(in_chans, stem_chs, 3, stride=2, padding=padding)
-        self.bn1 = NormAct2d(stem_chs, bn_eps, act)
+        self.bn1 = BatchNormAct2d(stem_chs, bn_eps, act)
         self.blocks, chs, strides, out_chs = build_stages(
             stages,
             stem_chs,
@@ -358,9 +322,7 @@ class EfficientBackbone(ImageModel):
         return x
 
     def _run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-            return checkpoint(stage, x, use_reentrant=False)
-        return stage(x)
+        return run_blocks((stage,), x, checkpoint_active(self))  # a whole stage per checkpoint
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, H/32, W/32)
         x = self.bn1(self.conv_stem(x))
@@ -423,6 +385,3 @@ class EfficientBackbone(ImageModel):
     def group_matcher(self, coarse: bool = False) -> dict:
         blocks = r"^blocks\.(\d+)" if coarse else r"^blocks\.(\d+)\.(\d+)"
         return dict(stem=r"^(conv_stem|bn1)\.", blocks=[(blocks, None), (r"^(conv_head|bn2)\.", (10**5,))])
-
-    def no_weight_decay(self) -> set[str]:
-        return set()

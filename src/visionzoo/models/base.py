@@ -10,13 +10,24 @@ from torch import nn
 from ..weights.cfg import PretrainedCfg
 
 
+def check_num_classes(num_classes: object) -> int:
+    """`num_classes` itself, after a TypeError unless it is an int and a ValueError if it is negative."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}")
+    if num_classes < 0:
+        raise ValueError(f"num_classes must be >= 0, got {num_classes}")
+    return num_classes
+
+
 class ImageModel(nn.Module):
     """Base class of all visionzoo image classifiers.
 
     Subclasses set `num_classes`, `num_features`, `feature_info` (a list of
     `dict(num_chs=, reduction=, module=)`, one per feature map `forward_intermediates` can return)
     and implement `forward_features`, `forward_head`, `get_classifier`, `reset_classifier`,
-    `forward_intermediates`, `prune_intermediate_layers` and `group_matcher`.
+    `forward_intermediates`, `prune_intermediate_layers` and `group_matcher`. A family whose pooled
+    pre-logits are wider or narrower than `num_features` sets `head_hidden_size`; one whose
+    `forward_features` map is not NCHW sets `output_fmt`.
     """
 
     num_classes: int
@@ -24,11 +35,21 @@ class ImageModel(nn.Module):
     feature_info: list[dict]
     pretrained_cfg: PretrainedCfg | None = None
     grad_checkpointing: bool = False
+    output_fmt: str = "NCHW"  # layout of the `forward_features` map
 
     @property
     def default_cfg(self) -> PretrainedCfg | None:
         """Old name of `pretrained_cfg`."""
         return self.pretrained_cfg
+
+    @property
+    def head_hidden_size(self) -> int:
+        """Width of `forward_head(x, pre_logits=True)`: `num_features` unless the family set another."""
+        return self.__dict__.get("_head_hidden_size", self.num_features)
+
+    @head_hidden_size.setter
+    def head_hidden_size(self, value: int) -> None:
+        self.__dict__["_head_hidden_size"] = value
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
@@ -62,7 +83,16 @@ class ImageModel(nn.Module):
         raise NotImplementedError
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute activations in backward instead of storing them (training with autograd only).
+
+        Sets the `grad_checkpointing` flag of the model and of every submodule that has one (the stages
+        that run their blocks under `layers.grad_checkpoint.run_blocks`). Outputs are unchanged; BatchNorm
+        running statistics are updated again during recomputation.
+        """
         self.grad_checkpointing = enable
+        for module in self.modules():
+            if "grad_checkpointing" in vars(module):
+                module.grad_checkpointing = enable
 
     def group_matcher(self, coarse: bool = False) -> dict:
         """Regexes grouping parameter names into stem and blocks, for layer-wise lr decay."""

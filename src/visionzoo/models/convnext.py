@@ -13,25 +13,20 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.mlp import Mlp
 from ..layers.norm import LayerNorm2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
-from .base import ImageModel
+from .base import ImageModel, check_num_classes
 
 __all__ = ["ConvNeXt", "ConvNeXtBlock", "ConvNeXtStage", "checkpoint_filter", "VARIANTS"]
 
 # Pool types the norm-then-classify head accepts: the head norm needs the map's own channel count.
 HEAD_POOL_TYPES = ("avg", "max", "avgmax", "")
-
-
-def _linear_rates(last: float, n: int) -> list[float]:
-    """n stochastic-depth rates rising linearly from 0 to `last` (plain floats: safe on the meta device)."""
-    return [last * i / max(n - 1, 1) for i in range(n)]
 
 
 class ConvNeXtBlock(nn.Module):
@@ -61,7 +56,7 @@ class ConvNeXtBlock(nn.Module):
         else:
             self.register_parameter("gamma", None)
         self.ls_init_value = ls_init_value
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def reset_parameters(self) -> None:
         """Re-initialise the layer scale (used when a checkpoint left it unloaded)."""
@@ -117,12 +112,7 @@ class ConvNeXtStage(nn.Module):
         self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
-        x = self.downsample(x)
-        if self.grad_checkpointing and self.training:
-            for blk in self.blocks:
-                x = checkpoint(blk, x, use_reentrant=False)
-            return x
-        return self.blocks(x)
+        return run_blocks(self.blocks, self.downsample(x), checkpoint_active(self))
 
 
 class NormPoolHead(nn.Module):
@@ -153,8 +143,6 @@ class NormPoolHead(nn.Module):
                 f"ConvNeXt supports global_pool in {HEAD_POOL_TYPES}, got {pool_type!r} "
                 "(the head norm needs pooling that keeps the channel count)"
             )
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
         device = self.norm.weight.device
         self.global_pool = SelectAdaptivePool2d(pool_type, flatten=False)
         self.flatten: nn.Module = nn.Flatten(1) if pool_type else nn.Identity()
@@ -224,11 +212,11 @@ class ConvNeXt(ImageModel):
             nn.Conv2d(in_chans, dims[0], patch_size, patch_size), LayerNorm2d(dims[0], eps=norm_eps)
         )
 
-        rates = _linear_rates(drop_path_rate, sum(depths))
+        stage_rates = stage_drop_path_rates(drop_path_rate, depths)
         stages = []
         self.feature_info = []
-        chs, reduction, start = dims[0], patch_size, 0
-        for i, (depth, dim) in enumerate(zip(depths, dims)):
+        chs, reduction = dims[0], patch_size
+        for i, (depth, dim, rates) in enumerate(zip(depths, dims, stage_rates)):
             stride = 1 if i == 0 else 2
             reduction *= stride
             stages.append(
@@ -242,14 +230,13 @@ class ConvNeXt(ImageModel):
                     conv_mlp,
                     ls_init_value,
                     norm_eps,
-                    rates[start : start + depth],
+                    rates,
                 )
             )
-            start += depth
             chs = dim
             self.feature_info.append(dict(num_chs=dim, reduction=reduction, module=f"stages.{i}"))
         self.stages = nn.Sequential(*stages)
-        self.num_features = self.head_hidden_size = chs
+        self.num_features = chs
         self.norm_pre = (
             nn.Identity()
         )  # a pre-head norm slot, kept for timm's layout (head norm is used instead)
@@ -278,13 +265,6 @@ class ConvNeXt(ImageModel):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each block in backward instead of storing its activations (training only)."""
-        self.grad_checkpointing = enable
-        for stage in self.stages:
-            if isinstance(stage, ConvNeXtStage):
-                stage.grad_checkpointing = enable
-
     # -- classifier -----------------------------------------------------------------------------------
 
     def get_classifier(self) -> nn.Module:
@@ -293,7 +273,7 @@ class ConvNeXt(ImageModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Fresh classifier with `num_classes` outputs (0: none), optionally changing the pooling."""
         pool_type = self.head.global_pool.pool_type if global_pool is None else global_pool
-        self.head.reset(num_classes, pool_type)
+        self.head.reset(check_num_classes(num_classes), pool_type)
         self.num_classes = num_classes
 
     # -- features -------------------------------------------------------------------------------------
@@ -335,9 +315,6 @@ class ConvNeXt(ImageModel):
             (r"^norm_pre", (99999,)),
         ]
         return dict(stem=r"^stem", blocks=blocks)
-
-    def no_weight_decay(self) -> set[str]:
-        return set()
 
 
 # -- checkpoints --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.conv2d_same import create_conv2d
+from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
 from ..weights.errors import CheckpointMismatchError
@@ -21,10 +22,10 @@ from ._efficient_blocks import (
     DepthwiseSeparableConv,
     EfficientBackbone,
     InvertedResidual,
-    NormAct2d,
     init_weights,
     make_divisible,
 )
+from .base import check_num_classes
 
 __all__ = ["EfficientNet", "STAGES", "VARIANTS", "checkpoint_filter", "efficientnet_pytorch_to_timm"]
 
@@ -149,8 +150,8 @@ class EfficientNet(EfficientBackbone):
             drop_path_rate=drop_path_rate,
         )
         self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)
-        self.bn2 = NormAct2d(num_features, bn_eps, act_layer)
-        self.num_features = self.head_hidden_size = num_features
+        self.bn2 = BatchNormAct2d(num_features, bn_eps, act_layer)
+        self.num_features = num_features
         self.num_classes = num_classes
         self.global_pool, self.classifier = self._make_head(num_classes, global_pool)
         init_weights(self)
@@ -159,7 +160,8 @@ class EfficientNet(EfficientBackbone):
         pool = SelectAdaptivePool2d(global_pool, flatten=True)
         if num_classes and pool.is_identity():
             raise ValueError("global_pool='' (no pooling) is only possible with num_classes=0")
-        fc = nn.Linear(self.num_features * pool.feat_mult(), num_classes) if num_classes else nn.Identity()
+        self.head_hidden_size = self.num_features * pool.feat_mult()  # pre-logits width
+        fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes else nn.Identity()
         return pool, fc
 
     def _head_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, h, w) -> (B, F, h, w)
@@ -181,7 +183,7 @@ class EfficientNet(EfficientBackbone):
         return self.classifier
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        self.num_classes = num_classes
+        self.num_classes = check_num_classes(num_classes)
         pool = self.global_pool.pool_type if global_pool is None else global_pool
         self.global_pool, self.classifier = self._make_head(num_classes, pool)
 

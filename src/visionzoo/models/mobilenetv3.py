@@ -15,6 +15,7 @@ from ..layers.activations import create_act
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
 from ._efficient_blocks import BlockDef, EfficientBackbone, init_weights, make_divisible
+from .base import check_num_classes
 
 __all__ = ["MobileNetV3", "STAGES", "VARIANTS"]
 
@@ -120,6 +121,7 @@ class MobileNetV3(EfficientBackbone):
         return self.classifier
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        check_num_classes(num_classes)
         if global_pool is not None:
             pool = SelectAdaptivePool2d(global_pool)
             if isinstance(self.conv_head, nn.Conv2d) and pool.feat_mult() != self.global_pool.feat_mult():

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.norm_act import ConvBnAct
 from ..layers.pooling import SelectAdaptivePool2d
-from ..layers.squeeze_excite import SqueezeExcite
+from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
-from .base import ImageModel
+from .base import ImageModel, check_num_classes
 
-__all__ = ["RegNet", "RegBottleneck", "RegStageSpec", "regnet_stages", "checkpoint_filter", "VARIANTS"]
+__all__ = ["RegNet", "RegBottleneck", "RegStageSpec", "regnet_stages", "VARIANTS"]
 
 
 @dataclass(frozen=True)
@@ -77,28 +78,6 @@ def regnet_stages(
     return specs
 
 
-def _linear_rates(last: float, n: int) -> list[float]:
-    """n stochastic-depth rates rising linearly from 0 to `last` (plain floats: safe on the meta device)."""
-    return [last * i / max(n - 1, 1) for i in range(n)]
-
-
-class ConvBnAct(nn.Module):
-    """Conv (no bias) -> BatchNorm -> optional ReLU; keys `conv` and `bn`."""
-
-    def __init__(
-        self, in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: int = 1, act: bool = True
-    ):
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_chs, out_chs, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
-        )
-        self.bn = nn.BatchNorm2d(out_chs)
-        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
-        return self.act(self.bn(self.conv(x)))
-
-
 class RegBottleneck(nn.Module):
     """RegNet X/Y block: 1x1 -> grouped 3x3 (strided) -> [SE] -> 1x1, plus shortcut, then ReLU.
 
@@ -121,16 +100,14 @@ class RegBottleneck(nn.Module):
             raise ValueError(f"bottleneck width {inner} is not a multiple of the group width {group_width}")
         self.conv1 = ConvBnAct(in_chs, inner, 1)
         self.conv2 = ConvBnAct(inner, inner, 3, stride, groups=inner // group_width)
-        self.se: nn.Module = (
-            SqueezeExcite(inner, int(round(in_chs * se_ratio))) if se_ratio > 0 else nn.Identity()
-        )
+        self.se: nn.Module = SEModule(inner, int(round(in_chs * se_ratio))) if se_ratio > 0 else nn.Identity()
         self.conv3 = ConvBnAct(inner, out_chs, 1, act=False)
         self.act3 = nn.ReLU()
         if stride != 1 or in_chs != out_chs:
             self.downsample: nn.Module = ConvBnAct(in_chs, out_chs, 1, stride, act=False)
         else:
             self.downsample = nn.Identity()
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
         """Start the residual branch at zero so the block is an identity map at init."""
@@ -168,12 +145,7 @@ class RegStage(nn.Module):
             self.add_module(f"b{j + 1}", block)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for block in self.children():
-            if self.grad_checkpointing and self.training:
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
-        return x
+        return run_blocks(self.children(), x, checkpoint_active(self))
 
 
 class RegNet(ImageModel):
@@ -218,18 +190,16 @@ class RegNet(ImageModel):
 
         self.stem = ConvBnAct(in_chans, stem_width, 3, 2)  # (B, in_chans, H, W) -> (B, stem, H/2, W/2)
         self.feature_info = [dict(num_chs=stem_width, reduction=2, module="stem")]
-        rates = _linear_rates(drop_path_rate, sum(s.depth for s in specs))
-        chs, reduction, start = stem_width, 2, 0
+        stage_rates = stage_drop_path_rates(drop_path_rate, [s.depth for s in specs])
+        chs, reduction = stem_width, 2
         self.stage_names = []
-        for i, spec in enumerate(specs, start=1):
+        for i, (spec, rates) in enumerate(zip(specs, stage_rates), start=1):
             reduction *= 2
             name = f"s{i}"
-            self.add_module(
-                name, RegStage(chs, spec, 2, bottle_ratio, se_ratio, rates[start : start + spec.depth])
-            )
+            self.add_module(name, RegStage(chs, spec, 2, bottle_ratio, se_ratio, rates))
             self.stage_names.append(name)
             self.feature_info.append(dict(num_chs=spec.width, reduction=reduction, module=name))
-            chs, start = spec.width, start + spec.depth
+            chs = spec.width
         self.final_conv = nn.Identity()  # a projection slot in timm's layout; unused by the X/Y variants
         self.num_features = chs
         self.head = nn.Module()
@@ -237,15 +207,13 @@ class RegNet(ImageModel):
         self.init_weights(zero_init_last)
 
     def _set_head(self, num_classes: int, global_pool: str) -> None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
         pool = SelectAdaptivePool2d(global_pool, flatten=True)
         if pool.is_identity() and num_classes > 0:
             raise ValueError(
                 "global_pool='' (no pooling) needs num_classes=0: the classifier takes pooled features"
             )
         self.head.global_pool = pool
-        in_features = self.num_features * pool.feat_mult()
+        in_features = self.head_hidden_size = self.num_features * pool.feat_mult()  # pre-logits width
         self.head.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     @torch.no_grad()
@@ -284,13 +252,6 @@ class RegNet(ImageModel):
             x = F.dropout(x, p=self.drop_rate, training=self.training)
         return x if pre_logits else self.head.fc(x)
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each block in backward instead of storing its activations (training only)."""
-        self.grad_checkpointing = enable
-        for stage in self._stages():
-            if isinstance(stage, RegStage):
-                stage.grad_checkpointing = enable
-
     # -- classifier -----------------------------------------------------------------------------------
 
     def get_classifier(self) -> nn.Module:
@@ -299,7 +260,7 @@ class RegNet(ImageModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Fresh classifier with `num_classes` outputs (0: none), optionally changing the pooling."""
         pool_type = self.head.global_pool.pool_type if global_pool is None else global_pool
-        self._set_head(num_classes, pool_type)
+        self._set_head(check_num_classes(num_classes), pool_type)
         self.num_classes = num_classes
 
     # -- features -------------------------------------------------------------------------------------
@@ -334,17 +295,6 @@ class RegNet(ImageModel):
 
     def group_matcher(self, coarse: bool = False) -> dict:
         return dict(stem=r"^stem", blocks=r"^s(\d+)" if coarse else r"^s(\d+)\.b(\d+)")
-
-    def no_weight_decay(self) -> set[str]:
-        return set()
-
-
-# -- checkpoints --------------------------------------------------------------------------------------
-
-
-def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """RegNet checkpoints in timm's layout load as they are (wrappers like 'model' are removed on reading)."""
-    return dict(state_dict)
 
 
 # -- variants -----------------------------------------------------------------------------------------
@@ -383,4 +333,4 @@ VARIANTS: dict[str, dict] = {
     **{f"regnety_{size}": dict(zip(_KEYS, p), se_ratio=0.25) for size, p in _REGNETY.items()},
 }
 
-register_variants(VARIANTS, RegNet, checkpoint_filter=checkpoint_filter)
+register_variants(VARIANTS, RegNet)  # timm-layout checkpoints load as they are: no filter

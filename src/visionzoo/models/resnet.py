@@ -12,13 +12,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
-from .base import ImageModel
+from .base import ImageModel, check_num_classes
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "checkpoint_filter", "VARIANTS"]
 
@@ -61,7 +61,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.act2 = nn.ReLU(inplace=True)
         self.downsample = downsample
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
         """Start the residual branch at zero so the block is an identity map at init."""
@@ -102,7 +102,7 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_chs)
         self.act3 = nn.ReLU(inplace=True)
         self.downsample = downsample
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
         """Start the residual branch at zero so the block is an identity map at init."""
@@ -205,19 +205,17 @@ class ResNet(ImageModel):
         self.feature_info = [dict(num_chs=chs, reduction=2, module="act1")]
 
         # Stages, with stochastic depth rising linearly from 0 to drop_path_rate over all blocks.
-        total = sum(layers)
-        block_idx = 0
+        stage_rates = stage_drop_path_rates(drop_path_rate, layers)
         reduction = 4
-        for i, (planes, stride, depth) in enumerate(zip(STAGE_PLANES, STAGE_STRIDES, layers), start=1):
+        stage_specs = zip(STAGE_PLANES, STAGE_STRIDES, stage_rates)
+        for i, (planes, stride, rates) in enumerate(stage_specs, start=1):
             out_chs = planes * block_cls.expansion
             blocks = []
-            for j in range(depth):
+            for j, dpr in enumerate(rates):
                 s = stride if j == 0 else 1
                 down = _shortcut(chs, out_chs, s, avg_down) if (s != 1 or chs != out_chs) else None
-                dpr = drop_path_rate * block_idx / max(total - 1, 1)
                 blocks.append(block_cls(chs, planes, s, down, cardinality, base_width, dpr))
                 chs = out_chs
-                block_idx += 1
             reduction *= stride
             self.add_module(f"layer{i}", nn.Sequential(*blocks))
             self.feature_info.append(dict(num_chs=out_chs, reduction=reduction, module=f"layer{i}"))
@@ -227,14 +225,12 @@ class ResNet(ImageModel):
         self.init_weights(zero_init_last)
 
     def _make_head(self, num_classes: int, global_pool: str) -> tuple[SelectAdaptivePool2d, nn.Module]:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
         pool = SelectAdaptivePool2d(global_pool, flatten=True)
         if pool.is_identity() and num_classes > 0:
             raise ValueError(
                 "global_pool='' (no pooling) needs num_classes=0: the classifier takes pooled features"
             )
-        in_features = self.num_features * pool.feat_mult()
+        in_features = self.head_hidden_size = self.num_features * pool.feat_mult()  # pre-logits width
         fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
         return pool, fc
 
@@ -257,23 +253,16 @@ class ResNet(ImageModel):
     def _stages(self) -> list[nn.Module]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
-    def _checkpointing(self) -> bool:
-        return self.grad_checkpointing and self.training and torch.is_grad_enabled()
-
     def _run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self._checkpointing() and isinstance(stage, nn.Sequential):
-            for blk in stage:
-                x = checkpoint(blk, x, use_reentrant=False)
-            return x
+        if isinstance(stage, nn.Sequential):  # a pruned stage is an nn.Identity
+            return run_blocks(stage, x, checkpoint_active(self))
         return stage(x)
 
     def _stem_act(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, chs, H/2, W/2)
         return self.act1(self.bn1(self.conv1(x)))
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        if self._checkpointing():
-            return checkpoint(self._stem_act, x, use_reentrant=False)
-        return self._stem_act(x)
+        return run_blocks((self._stem_act,), x, checkpoint_active(self))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, H/32, W/32)
         x = self.maxpool(self._stem(x))
@@ -287,13 +276,6 @@ class ResNet(ImageModel):
             x = F.dropout(x, p=self.drop_rate, training=self.training)
         return x if pre_logits else self.fc(x)
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute the stem and each residual block in backward instead of storing their activations.
-
-        Only in training mode with autograd on. BN running statistics are updated again during recomputation.
-        """
-        self.grad_checkpointing = enable
-
     # -- classifier -----------------------------------------------------------------------------------
 
     def get_classifier(self) -> nn.Module:
@@ -302,7 +284,7 @@ class ResNet(ImageModel):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier by a fresh one with `num_classes` outputs (0: none), optionally changing pooling."""
         pool_type = self.global_pool.pool_type if global_pool is None else global_pool
-        self.global_pool, self.fc = self._make_head(num_classes, pool_type)
+        self.global_pool, self.fc = self._make_head(check_num_classes(num_classes), pool_type)
         self.num_classes = num_classes
 
     # -- features -------------------------------------------------------------------------------------
@@ -345,9 +327,6 @@ class ResNet(ImageModel):
     def group_matcher(self, coarse: bool = False) -> dict:
         stage_re = r"^layer(\d+)" if coarse else r"^layer(\d+)\.(\d+)"
         return dict(stem=r"^conv1|^bn1|^maxpool", blocks=stage_re)
-
-    def no_weight_decay(self) -> set[str]:
-        return set()
 
 
 # -- checkpoints --------------------------------------------------------------------------------------

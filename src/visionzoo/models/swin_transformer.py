@@ -15,11 +15,13 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..features import feature_take_indices, to_output_fmt
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.helpers import to_2tuple
 from ..layers.mlp import Mlp
+from ..layers.patch_embed import PatchEmbed
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.relative_position import (
     relative_position_index,
@@ -27,7 +29,7 @@ from ..layers.relative_position import (
     table_length,
 )
 from ..registry import register_variants
-from .base import ImageModel
+from .base import ImageModel, check_num_classes
 
 __all__ = ["SwinTransformer", "checkpoint_filter"]
 
@@ -35,14 +37,6 @@ __all__ = ["SwinTransformer", "checkpoint_filter"]
 _MASKED = -100.0
 
 Size2 = tuple[int, int]
-
-
-def _pair(value: int | Sequence[int], name: str) -> Size2:
-    """An int or an (h, w) sequence of positive ints, as a pair."""
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
-    return pair  # type: ignore[return-value]
 
 
 def window_partition(x: torch.Tensor, window: Size2) -> torch.Tensor:
@@ -78,24 +72,6 @@ def shifted_window_mask(padded_size: Size2, window: Size2, shift: Size2) -> torc
     region = window_partition(region[None, :, :, None], window)[0, :, :, 0]  # [nW, N]
     differs = region[:, :, None] != region[:, None, :]  # [nW, N, N]
     return torch.zeros(differs.shape, device="cpu").masked_fill(differs, _MASKED)
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping patches -> linear embedding -> LayerNorm, as an NHWC map."""
-
-    def __init__(self, img_size: Size2, patch_size: int, in_chans: int, embed_dim: int):
-        super().__init__()
-        self.img_size = img_size
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-        self.norm = nn.LayerNorm(embed_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, C_in, H, W]
-        if tuple(x.shape[-2:]) != self.img_size:
-            raise ValueError(
-                f"input size {tuple(x.shape[-2:])} does not match the model's img_size {self.img_size}; "
-                "build the model with img_size=(H, W) for other sizes (the attention windows depend on it)"
-            )
-        return self.norm(self.proj(x).permute(0, 2, 3, 1))  # [B, H/p, W/p, D]
 
 
 class WindowAttention(nn.Module):
@@ -187,10 +163,10 @@ class SwinBlock(nn.Module):
         self.attn = WindowAttention(
             dim, num_heads, self.window_size, head_dim, qkv_bias, attn_drop, proj_drop
         )
-        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path1 = drop_path_layer(drop_path)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
-        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path2 = drop_path_layer(drop_path)
         mask = None
         if any(self.shift_size):
             padded = tuple(math.ceil(s / w) * w for s, w in zip(feat_size, self.window_size))
@@ -279,11 +255,7 @@ class SwinStage(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, H, W, C] -> [B, H', W', C']
-        x = self.downsample(x)
-        use_ckpt = self.grad_checkpointing and self.training and torch.is_grad_enabled()
-        for block in self.blocks:
-            x = checkpoint(block, x, use_reentrant=False) if use_ckpt else block(x)
-        return x
+        return run_blocks(self.blocks, self.downsample(x), checkpoint_active(self))
 
 
 class SwinHead(nn.Module):
@@ -304,7 +276,9 @@ class SwinHead(nn.Module):
 
 
 class SwinTransformer(ImageModel):
-    """Swin Transformer v1 classifier with timm-compatible parameter names."""
+    """Swin Transformer v1 classifier with timm-compatible parameter names; `forward_features` is NHWC."""
+
+    output_fmt = "NHWC"
 
     def __init__(
         self,
@@ -326,8 +300,8 @@ class SwinTransformer(ImageModel):
         drop_path_rate: float = 0.1,
     ):
         super().__init__()
-        img_size = _pair(img_size, "img_size")
-        window = _pair(window_size, "window_size")
+        img_size = to_2tuple(img_size, "img_size")
+        window = to_2tuple(window_size, "window_size")
         if not isinstance(patch_size, int) or patch_size <= 0:
             raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
         if img_size[0] % patch_size or img_size[1] % patch_size:
@@ -343,14 +317,21 @@ class SwinTransformer(ImageModel):
                 raise ValueError(f"stage width {d} is not divisible by its {h} heads; pass head_dim")
         self.num_classes = num_classes
         self.global_pool = global_pool
-        self.num_features = self.head_hidden_size = dims[-1]
+        self.num_features = dims[-1]
         self.patch_size = patch_size
 
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
-        feat = (img_size[0] // patch_size, img_size[1] // patch_size)
-        rates = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").tolist()
+        self.patch_embed = PatchEmbed(
+            img_size,
+            patch_size,
+            in_chans,
+            embed_dim,
+            norm_layer=nn.LayerNorm,
+            size_hint="build the model with img_size=(H, W) for other sizes (the attention windows depend on it)",
+        )
+        feat = self.patch_embed.grid_size
+        stage_rates = stage_drop_path_rates(drop_path_rate, depths, float32=True)
         stages, self.feature_info = [], []
-        for i, (depth, heads) in enumerate(zip(depths, num_heads)):
+        for i, (depth, heads, rates) in enumerate(zip(depths, num_heads, stage_rates)):
             stage = SwinStage(
                 dim=dims[max(i - 1, 0)],
                 out_dim=dims[i],
@@ -364,7 +345,7 @@ class SwinTransformer(ImageModel):
                 qkv_bias=qkv_bias,
                 proj_drop=proj_drop_rate,
                 attn_drop=attn_drop_rate,
-                drop_path=rates[sum(depths[:i]) : sum(depths[: i + 1])],
+                drop_path=rates,
             )
             feat = stage.feat_size
             stages.append(stage)
@@ -372,6 +353,7 @@ class SwinTransformer(ImageModel):
         self.layers = nn.Sequential(*stages)
         self.norm = nn.LayerNorm(self.num_features)
         self.head = SwinHead(self.num_features, num_classes, global_pool, drop_rate)
+        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()  # pre-logits width
         self.apply(_init_linear)
 
     # -- classifier -----------------------------------------------------------------------------
@@ -379,11 +361,11 @@ class SwinTransformer(ImageModel):
         return self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-            raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
+        check_num_classes(num_classes)
         pool = self.global_pool if global_pool is None else global_pool
         self.head = SwinHead(self.num_features, num_classes, pool, self.head.drop.p)  # validates pool first
         self.num_classes, self.global_pool = num_classes, pool
+        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()
         if isinstance(self.head.fc, nn.Linear):
             _init_linear(self.head.fc)
 
@@ -431,11 +413,6 @@ class SwinTransformer(ImageModel):
         return take
 
     # -- training helpers -----------------------------------------------------------------------
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-        for stage in self.layers:
-            stage.grad_checkpointing = enable
-
     def group_matcher(self, coarse: bool = False) -> dict:
         if coarse:
             return dict(stem=r"^patch_embed", blocks=r"^layers\.(\d+)")

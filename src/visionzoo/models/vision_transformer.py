@@ -11,17 +11,18 @@ from collections.abc import Sequence
 from functools import partial
 
 import torch
+import torch.fx
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..features import feature_take_indices, to_output_fmt
 from ..layers.attention import Attention, LatentAttentionPool, RefinementAttentionPool
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer, drop_path_rates
+from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.mlp import Mlp
 from ..layers.patch_embed import PatchEmbed
 from ..layers.pos_embed import resample_abs_pos_embed
 from ..registry import register_variants
-from .base import ImageModel
+from .base import ImageModel, check_num_classes
 
 __all__ = ["VisionTransformer", "Block", "checkpoint_filter", "VARIANTS"]
 
@@ -30,6 +31,20 @@ ATTN_POOLS = ("map", "prr")
 OUTPUT_FMTS = ("NCHW", "NHWC", "NLC")
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
+
+
+def pos_embed_for_grid(
+    pos_embed: torch.Tensor, tokens: torch.Tensor, grid_size: tuple[int, int], num_prefix_tokens: int
+) -> torch.Tensor:
+    """`pos_embed` (laid out for `grid_size`) resampled to the patch grid of `tokens` [B, h, w, C] if it
+    differs. A leaf of torch.fx graphs (`torch.fx.wrap`): the grid is known only at run time."""
+    h, w = tokens.shape[1:3]
+    if (h, w) == tuple(grid_size):
+        return pos_embed
+    return resample_abs_pos_embed(pos_embed, (h, w), grid_size, num_prefix_tokens=num_prefix_tokens)
+
+
+torch.fx.wrap("pos_embed_for_grid")
 
 
 class LayerScale(nn.Module):
@@ -74,11 +89,11 @@ class Block(nn.Module):
             norm_layer=LayerNorm,
         )
         self.ls1 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
-        self.drop_path1 = nn.Identity() if drop_path == 0 else DropPath(drop_path)
+        self.drop_path1 = drop_path_layer(drop_path)
         self.norm2 = LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
         self.ls2 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
-        self.drop_path2 = nn.Identity() if drop_path == 0 else DropPath(drop_path)
+        self.drop_path2 = drop_path_layer(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
@@ -113,6 +128,7 @@ class VisionTransformer(ImageModel):
     """
 
     num_distill_tokens = 0  # a distilled subclass adds one token and one head
+    output_fmt = "NLC"  # forward_features gives tokens [B, N, D], not a map
 
     def __init__(
         self,
@@ -151,7 +167,7 @@ class VisionTransformer(ImageModel):
             raise ValueError(f"reg_tokens must be >= 0, got {reg_tokens}")
         self.num_classes = num_classes
         self.global_pool = global_pool
-        self.embed_dim = self.num_features = self.head_hidden_size = embed_dim
+        self.embed_dim = self.num_features = embed_dim
         self.has_class_token = bool(class_token)
         self.num_reg_tokens = reg_tokens
         self.num_prefix_tokens = int(class_token) + self.num_distill_tokens + reg_tokens
@@ -159,27 +175,91 @@ class VisionTransformer(ImageModel):
         self.dynamic_img_size = bool(dynamic_img_size)
         self.grad_checkpointing = False
 
+        self._build_embeddings(
+            img_size=img_size,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            class_token=class_token,
+            reg_tokens=reg_tokens,
+            pre_norm=pre_norm,
+            pos_drop_rate=pos_drop_rate,
+            dynamic_img_size=dynamic_img_size,
+            dynamic_img_pad=dynamic_img_pad,
+        )
+        self._build_blocks(
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            qk_norm=qk_norm,
+            init_values=init_values,
+            proj_drop_rate=proj_drop_rate,
+            attn_drop_rate=attn_drop_rate,
+            drop_path_rate=drop_path_rate,
+        )
+        self._build_head(
+            num_classes=num_classes,
+            global_pool=global_pool,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+            class_token=class_token,
+            final_norm=final_norm,
+            fc_norm=fc_norm,
+            pool_include_prefix=pool_include_prefix,
+            drop_rate=drop_rate,
+        )
+        self._init_weights()
+
+    # ----------------------------------------------------------------- setup
+    def _build_embeddings(
+        self,
+        *,
+        img_size: int | tuple[int, int],
+        patch_size: int,
+        in_chans: int,
+        class_token: bool,
+        reg_tokens: int,
+        pre_norm: bool,
+        pos_drop_rate: float,
+        dynamic_img_size: bool,
+        dynamic_img_pad: bool,
+    ) -> None:
+        """Patch embedding, prefix tokens, position embedding (+ dropout) and the optional pre-norm."""
         self.patch_embed = PatchEmbed(
             img_size,
             patch_size,
             in_chans,
-            embed_dim,
+            self.embed_dim,
             bias=not pre_norm,
             dynamic_img_size=dynamic_img_size,
             dynamic_img_pad=dynamic_img_pad,
         )
         num_patches = self.patch_embed.num_patches
         self._make_prefix_tokens(class_token, reg_tokens)
-        pos_len = num_patches if no_embed_class else num_patches + self.num_prefix_tokens
-        self.pos_embed = nn.Parameter(torch.zeros(1, pos_len, embed_dim))  # [1, prefix + h*w, C]
+        pos_len = num_patches if self.no_embed_class else num_patches + self.num_prefix_tokens
+        self.pos_embed = nn.Parameter(torch.zeros(1, pos_len, self.embed_dim))  # [1, prefix + h*w, C]
         self.pos_drop = nn.Dropout(pos_drop_rate)
-        self.norm_pre = LayerNorm(embed_dim) if pre_norm else nn.Identity()
+        self.norm_pre = LayerNorm(self.embed_dim) if pre_norm else nn.Identity()
 
-        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
+    def _build_blocks(
+        self,
+        *,
+        depth: int,
+        num_heads: int,
+        mlp_ratio: float,
+        qkv_bias: bool,
+        qk_norm: bool,
+        init_values: float | None,
+        proj_drop_rate: float,
+        attn_drop_rate: float,
+        drop_path_rate: float,
+    ) -> None:
+        """The transformer blocks (stochastic depth rising linearly to `drop_path_rate`) and feature info."""
+        rates = drop_path_rates(drop_path_rate, depth, float32=True)
         self.blocks = nn.Sequential(
             *(
                 Block(
-                    embed_dim,
+                    self.embed_dim,
                     num_heads,
                     mlp_ratio,
                     qkv_bias=qkv_bias,
@@ -194,25 +274,38 @@ class VisionTransformer(ImageModel):
         )
         reduction = self.patch_embed.patch_size[0]
         self.feature_info = [
-            dict(num_chs=embed_dim, reduction=reduction, module=f"blocks.{i}") for i in range(depth)
+            dict(num_chs=self.embed_dim, reduction=reduction, module=f"blocks.{i}") for i in range(depth)
         ]
         self.default_feature_indices = min(3, depth)  # the last 3 blocks, as timm's features_only
 
+    def _build_head(
+        self,
+        *,
+        num_classes: int,
+        global_pool: str,
+        num_heads: int,
+        mlp_ratio: float,
+        class_token: bool,
+        final_norm: bool,
+        fc_norm: bool | None,
+        pool_include_prefix: bool,
+        drop_rate: float,
+    ) -> None:
+        """Final norm (before or after pooling), attention pooling if asked, dropout and classifier."""
+        dim = self.embed_dim
         use_fc_norm = global_pool in ("avg", "max", "avgmax") if fc_norm is None else fc_norm
-        self.norm = LayerNorm(embed_dim) if final_norm and not use_fc_norm else nn.Identity()
-        self.fc_norm = LayerNorm(embed_dim) if final_norm and use_fc_norm else nn.Identity()
+        self.norm = LayerNorm(dim) if final_norm and not use_fc_norm else nn.Identity()
+        self.fc_norm = LayerNorm(dim) if final_norm and use_fc_norm else nn.Identity()
         self.pool_include_prefix = pool_include_prefix or global_pool == "prr"
         if global_pool == "map":
-            self.attn_pool = LatentAttentionPool(embed_dim, num_heads, mlp_ratio, norm_layer=LayerNorm)
+            self.attn_pool = LatentAttentionPool(dim, num_heads, mlp_ratio, norm_layer=LayerNorm)
         elif global_pool == "prr":
-            self.attn_pool = RefinementAttentionPool(embed_dim, num_heads, "token" if class_token else "avg")
+            self.attn_pool = RefinementAttentionPool(dim, num_heads, "token" if class_token else "avg")
         else:
             self.attn_pool = None
         self.head_drop = nn.Dropout(drop_rate)
         self.head = self._make_head(num_classes)
-        self._init_weights()
 
-    # ----------------------------------------------------------------- setup
     def _check_pool(self, global_pool: str, class_token: bool | None = None) -> None:
         if global_pool not in POOL_TYPES:
             raise ValueError(f"global_pool must be one of {POOL_TYPES}, got {global_pool!r}")
@@ -256,6 +349,7 @@ class VisionTransformer(ImageModel):
         return self.head
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        check_num_classes(num_classes)
         if global_pool is not None:
             self._check_pool(global_pool)
             if global_pool in ATTN_POOLS and (global_pool != self.global_pool or self.attn_pool is None):
@@ -268,9 +362,6 @@ class VisionTransformer(ImageModel):
             self.global_pool = global_pool
         self.num_classes = num_classes
         self.head = self._make_head(num_classes)
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
 
     # ----------------------------------------------------------------- forward
     def _prefix_tokens(self, batch: int) -> list[torch.Tensor]:
@@ -287,14 +378,9 @@ class VisionTransformer(ImageModel):
 
     def _pos_embed(self, x: torch.Tensor) -> torch.Tensor:  # [B, h, w, C] -> [B, prefix + h*w, C]
         b, h, w, c = x.shape
-        pos_embed = self.pos_embed
-        if (h, w) != self.patch_embed.grid_size:
-            pos_embed = resample_abs_pos_embed(
-                pos_embed,
-                (h, w),
-                self.patch_embed.grid_size,
-                num_prefix_tokens=self.pos_embed_prefix_tokens,
-            )
+        pos_embed = pos_embed_for_grid(
+            self.pos_embed, x, self.patch_embed.grid_size, self.pos_embed_prefix_tokens
+        )
         x = x.reshape(b, h * w, c)
         prefix = self._prefix_tokens(b)
         if self.no_embed_class:
@@ -306,15 +392,8 @@ class VisionTransformer(ImageModel):
     def _embed(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, N, D]
         return self.norm_pre(self._pos_embed(self.patch_embed(x)))
 
-    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(block, x, use_reentrant=False)
-        return block(x)
-
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # [B, C, H, W] -> [B, N, D]
-        x = self._embed(x)
-        for block in self.blocks:
-            x = self._run_block(block, x)
+        x = run_blocks(self.blocks, self._embed(x), checkpoint_active(self))
         return self.norm(x)
 
     def pool(self, x: torch.Tensor, pool_type: str | None = None) -> torch.Tensor:  # [B, N, D] -> [B, D]
@@ -360,8 +439,9 @@ class VisionTransformer(ImageModel):
         x = self._embed(x)
         blocks = self.blocks[: last + 1] if stop_early else self.blocks
         maps, prefixes = [], []
+        checkpointed = checkpoint_active(self)
         for i, block in enumerate(blocks):
-            x = self._run_block(block, x)
+            x = run_blocks((block,), x, checkpointed)
             if i in take:
                 y = x if not norm else self.norm(x)
                 prefixes.append(y[:, : self.num_prefix_tokens])
