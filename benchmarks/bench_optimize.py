@@ -27,13 +27,13 @@ import time
 import torch
 
 import visionzoo
-from visionzoo.optimize import optimize
+from visionzoo.fast_inference import optimize
 
 DEFAULT_MODELS = ["resnet50", "convnext_tiny", "efficientnet_b0", "vit_small_patch16_224"]
 
 
 def _default_precisions(device: str) -> list[str]:
-    from visionzoo.optimize import cpu_supports_bf16
+    from visionzoo.fast_inference import cpu_supports_bf16
 
     if device == "cuda":
         return ["fp32", "bf16", "fp16"]

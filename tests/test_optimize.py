@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 import visionzoo
-from visionzoo.optimize import OptimizedModel, cpu_supports_bf16, optimize
+from visionzoo.fast_inference import OptimizedModel, cpu_supports_bf16, optimize
 
 
 def _randomize_batchnorm(model: nn.Module) -> nn.Module:
