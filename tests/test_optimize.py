@@ -282,3 +282,16 @@ def test_bf16_agrees_with_fp32_on_real_weights():
     p16 = fast(x).softmax(-1)
     assert torch.equal(p16.argmax(-1), p32.argmax(-1))
     assert (p16 - p32).abs().max() < 0.05  # measured: 0.033 (on the top-1 probability)
+
+
+def test_feature_maps_equal_eager():
+    model = _randomize_batchnorm(visionzoo.create_model("resnet18", features_only=True, out_indices=(1, 3)))
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    fast = optimize(model, compile=False, input_size=(3, 64, 64))
+    out = fast(x)
+    assert fast.plan.folded_batchnorms == _count(model, nn.BatchNorm2d)
+    assert isinstance(out, list) and len(out) == 2
+    for o, e in zip(out, expected):
+        torch.testing.assert_close(o, e, atol=1e-4, rtol=1e-4)

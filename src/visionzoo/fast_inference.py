@@ -257,7 +257,7 @@ def _probe(
     total = flops.get_total_flops()
     conv = sum(v for k, v in flops.get_flop_counts()["Global"].items() if "convolution" in str(k))
     once = [(c, b) for c, b in pairs if calls.get(c) == 1 and calls.get(b) == 1]
-    return _first_tensor(out), (conv / total if total else 0.0), once
+    return _tensors(out), (conv / total if total else 0.0), once
 
 
 def _foldable_convs() -> tuple[type[nn.Module], ...]:
@@ -267,11 +267,12 @@ def _foldable_convs() -> tuple[type[nn.Module], ...]:
     return (nn.Conv2d, SameConv2d)
 
 
-def _first_tensor(out: Any) -> torch.Tensor:
+def _tensors(out: Any) -> list[torch.Tensor]:
+    """Every tensor in a forward's output (a tensor, or a list/tuple/dict of them, as features_only gives)."""
     leaves = [t for t in pytree.tree_leaves(out) if isinstance(t, torch.Tensor)]
     if not leaves:
         raise TypeError("the model's forward returned no tensor; optimize needs a tensor output")
-    return leaves[0]
+    return leaves
 
 
 def _set_module(root: nn.Module, target: nn.Module, replacement: nn.Module) -> None:
@@ -303,16 +304,23 @@ def _fold_batchnorm(model: nn.Module, pairs: list[tuple[nn.Conv2d, nn.Module]]) 
     return replacements
 
 
-def _fold_checked(model: nn.Module, pairs: list, x: torch.Tensor, reference: torch.Tensor) -> int:
+def _same_outputs(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    """Equal to 1e-4 of each output's scale (folding reorders float arithmetic, so not bit-exact)."""
+    return len(a) == len(b) and all(
+        x.shape == y.shape and bool((x - y).abs().max() <= 1e-4 * y.abs().max().clamp_min(1.0))
+        for x, y in zip(a, b)
+    )
+
+
+def _fold_checked(model: nn.Module, pairs: list, x: torch.Tensor, reference: list[torch.Tensor]) -> int:
     """Fold BatchNorms, then check the output on the probe input; undo the fold if it changed."""
     if not pairs:
         return 0
     saved = [(c, c.weight.detach().clone(), c.bias, b) for c, b in pairs]
     replacements = _fold_batchnorm(model, pairs)
     with torch.no_grad():
-        folded = _first_tensor(model(x))
-    scale = reference.abs().max().clamp_min(1.0)
-    if folded.shape == reference.shape and (folded - reference).abs().max() <= 1e-4 * scale:
+        folded = _tensors(model(x))
+    if _same_outputs(folded, reference):
         return len(pairs)
     _log.warning("BatchNorm folding changed this model's output, so it was undone")
     with torch.no_grad():
