@@ -149,6 +149,9 @@ def main() -> None:
     if args.cache_check:
         return cache_check(args.cache_check, args.precision)
     precisions = args.precisions or _default_precisions(args.device)
+    # every family shares one forward function, and Dynamo's recompile limit counts per function: this
+    # process compiles models x precisions x batch sizes graphs, more than the default 8
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}, median of {args.repeats}"
     )

@@ -19,7 +19,9 @@ What is applied, and why (measured on a 2-core AVX-512-BF16 CPU, batch 16, speed
 
 A compiled model compiles again the first time it sees a new input shape: shapes stay static, since a
 dynamic batch dimension made resnet50 at batch 1 slower than eager (0.6x), static graphs 1.6x faster.
-int8 post-training quantization is not offered: see `PRECISIONS`.
+Dynamo's recompile limit (`torch._dynamo.config.recompile_limit`, 8) counts per forward function, and
+the families share one: many compiled models x shapes in one process can reach it, after which the
+extra ones run eager (with a warning). int8 post-training quantization is not offered: see `PRECISIONS`.
 """
 
 from __future__ import annotations
@@ -120,8 +122,8 @@ class OptimizedModel(nn.Module):
         return x
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs = pytree.tree_map(self._prepare_input, (args, kwargs))
-        with torch.inference_mode():
+        with torch.inference_mode():  # inputs made here are inference tensors, whoever calls: one guard
+            args, kwargs = pytree.tree_map(self._prepare_input, (args, kwargs))
             if self._autocast_dtype is None:
                 out = self.model(*args, **kwargs)
             else:
