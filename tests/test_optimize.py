@@ -201,15 +201,15 @@ def test_optimized_model_is_eval_only():
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(precision="fp8"), ValueError, "unknown precision 'fp8'"),
-        (dict(precision=16), TypeError, "precision must be a str"),
+        (dict(precision="fp8"), ValueError, "precision must be one of fp32, bf16, fp16; got 'fp8'"),
+        (dict(precision=16), TypeError, "precision must be one of"),
         (dict(precision="int8"), ValueError, "precision='int8' is not supported"),
         (dict(compile="yes"), TypeError, "compile must be True, False or None"),
         (dict(channels_last=1), TypeError, "channels_last must be"),
         (dict(inplace="no"), TypeError, "inplace must be a bool"),
         (dict(device="gpu0"), ValueError, "invalid device 'gpu0'"),
         (dict(device=3.0), TypeError, "device must be a str or torch.device"),
-        (dict(device="meta"), ValueError, "'cpu' and 'cuda'"),
+        (dict(device="meta"), ValueError, "device must be one of cpu, cuda"),
         (dict(input_size=(3, 32)), ValueError, "input size must be three positive ints"),
     ],
 )

@@ -27,6 +27,7 @@ _LAZY = {
     "load_checkpoint": "visionzoo.weights.loading",
     "save_pretrained": "visionzoo.weights.save",
     "predict": "visionzoo.inference",
+    "optimize": "visionzoo.fast_inference",
     "resolve_data_config": "visionzoo.data.config",
     "resolve_model_data_config": "visionzoo.data.config",
     "create_transform": "visionzoo.data.transforms",
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and ID
     from .data.labels import ImageNetInfo  # noqa: F401
     from .data.transforms import create_transform  # noqa: F401
     from .factory import create_model  # noqa: F401
+    from .fast_inference import optimize  # noqa: F401
     from .features import FeatureInfo, FeatureModel  # noqa: F401
     from .inference import predict  # noqa: F401
     from .registry import (  # noqa: F401

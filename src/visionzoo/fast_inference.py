@@ -35,6 +35,10 @@ import torch
 from torch import nn
 from torch.utils import _pytree as pytree
 
+from .utils.checks import check_bool
+from .utils.device import resolve_device
+from .utils.precision import PRECISIONS, resolve_precision
+
 __all__ = ["optimize", "OptimizedModel", "OptimizePlan", "PRECISIONS", "cpu_supports_bf16"]
 
 _log = logging.getLogger(__name__)
@@ -42,7 +46,6 @@ _log = logging.getLogger(__name__)
 # int8 is left out. torch 2.14 no longer ships the PT2E flow (torch.ao.quantization.quantize_pt2e); in
 # torchao 0.18 (X86InductorQuantizer) Inductor's freezing fails on it (onednn.qconv_prepack has no fake
 # implementation), and without freezing int8 resnet50 ran at 0.66x the speed of bf16 + compile here.
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 # A model whose convolutions do at least this share of its FLOPs is treated as a conv net.
 CONV_NET_SHARE = 0.5
@@ -147,35 +150,21 @@ def _check_flag(name: str, value: Any) -> bool | None:
     return value
 
 
-def _resolve_device(device: Any, model: nn.Module) -> torch.device:
+def _model_device(device: Any, model: nn.Module) -> torch.device:
+    """`device`, resolved (utils.device); None means where the model's weights already are."""
     if device is None:
         p = next(iter(model.parameters()), None)
         return p.device if p is not None else torch.device("cpu")
-    if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be a str or torch.device, got {type(device).__name__}")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as e:
-        raise ValueError(f"invalid device {device!r}: {e}") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but CUDA is not available on this machine")
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"optimize supports 'cpu' and 'cuda' devices, not {dev.type!r}")
-    return dev
+    return resolve_device(device, allowed=("cpu", "cuda"))
 
 
 def _check_precision(precision: Any, device: torch.device) -> str:
-    if not isinstance(precision, str):
-        raise TypeError(
-            f"precision must be a str, one of {', '.join(PRECISIONS)}; got {type(precision).__name__}"
-        )
     if precision == "int8":
         raise ValueError(
             "precision='int8' is not supported (int8 PT2E quantization ran slower than bf16 here); "
             "use precision='bf16'"
         )
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    precision = resolve_precision(precision)
     if device.type == "cpu":
         if precision == "bf16" and not cpu_supports_bf16():
             raise ValueError(
@@ -209,16 +198,16 @@ def _reparameterize(model: nn.Module) -> int:
 
 def _bn_replacement(bn: nn.Module) -> nn.Module:
     """What is left of a folded BatchNorm: the activation of the project's BatchNorm + act layer, or nothing."""
-    from .models._efficient_blocks import NormAct2d
+    from .layers.norm_act import BatchNormAct2d
 
-    return bn.act if isinstance(bn, NormAct2d) else nn.Identity()
+    return bn.act if isinstance(bn, BatchNormAct2d) else nn.Identity()
 
 
 def _foldable_bn(module: nn.Module) -> bool:
     """Plain BatchNorm2d, or the project's BatchNorm + activation layer, with running statistics."""
-    from .models._efficient_blocks import NormAct2d
+    from .layers.norm_act import BatchNormAct2d
 
-    if type(module) is not nn.BatchNorm2d and type(module) is not NormAct2d:
+    if type(module) is not nn.BatchNorm2d and type(module) is not BatchNormAct2d:
         return False
     return module.track_running_stats and module.running_mean is not None
 
@@ -289,7 +278,7 @@ def _set_module(root: nn.Module, target: nn.Module, replacement: nn.Module) -> N
 @torch.no_grad()
 def _fold_batchnorm(model: nn.Module, pairs: list[tuple[nn.Conv2d, nn.Module]]) -> list[nn.Module]:
     """Fold each BatchNorm into the conv before it (w' = w * g / sqrt(var + eps), b' = (b - mean) * g /
-    sqrt(var + eps) + beta) and replace it by its activation (NormAct2d) or an identity; returns the
+    sqrt(var + eps) + beta) and replace it by its activation (BatchNormAct2d) or an identity; returns the
     replacements, in order. Eval only."""
     replacements = []
     for conv, bn in pairs:
@@ -365,9 +354,8 @@ def optimize(
         raise ValueError("this model is already optimized; pass the original model")
     compile_flag = _check_flag("compile", compile)
     channels_last_flag = _check_flag("channels_last", channels_last)
-    if not isinstance(inplace, bool):
-        raise TypeError(f"inplace must be a bool, got {inplace!r}")
-    dev = _resolve_device(device, model)
+    check_bool("inplace", inplace)
+    dev = _model_device(device, model)
     precision = _check_precision(precision, dev)
 
     model = model if inplace else copy.deepcopy(model)
