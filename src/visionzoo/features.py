@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -106,6 +107,59 @@ class FeatureInfo:
         return f"FeatureInfo(channels={self.channels()}, reduction={self.reduction()})"
 
 
+FEATURE_KEY_LAYOUTS = ("trunk", "flat", "wrapped")
+
+
+def _feature_key_map(model: nn.Module) -> dict[str, str]:
+    """Key prefixes {ours: timm's} of a features_only state dict, from the model's `feature_key_layout`.
+
+    timm's feature extractors differ by family, and checkpoints saved from them follow suit:
+    'trunk' - the trunk's own keys ('conv1.weight': ResNet, RegNet, EfficientNet, MobileNet);
+    'flat' - the trunk's keys with top-level sequences flattened ('stages_0.blocks...': ConvNeXt, Swin);
+    'wrapped' - the whole model under 'model.' ('model.blocks.0...': ViT, DeiT).
+    """
+    layout = getattr(model, "feature_key_layout", "trunk")
+    if layout not in FEATURE_KEY_LAYOUTS:
+        raise ValueError(f"feature_key_layout must be one of {FEATURE_KEY_LAYOUTS}, got {layout!r}")
+    if layout == "wrapped":
+        return {}
+    mapping = {"model.": ""}
+    if layout == "flat":
+        for name, child in model.named_children():
+            if isinstance(child, (nn.Sequential, nn.ModuleList)):
+                mapping.update({f"model.{name}.{i}.": f"{name}_{i}." for i in range(len(child))})
+    return mapping
+
+
+def _rename(state_dict: dict, prefix: str, mapping: dict[str, str]) -> None:
+    """Rename keys under `prefix` in place, longest matching `mapping` prefix first, keeping their order."""
+    if not mapping:
+        return
+    olds = sorted(mapping, key=len, reverse=True)
+    items = list(state_dict.items())
+    state_dict.clear()
+    for key, value in items:
+        if key.startswith(prefix):
+            rest = key[len(prefix) :]
+            old = next((o for o in olds if rest.startswith(o)), None)
+            if old is not None:
+                key = prefix + mapping[old] + rest[len(old) :]
+        state_dict[key] = value
+
+
+def _save_in_feature_layout(
+    module: FeatureModel, state_dict: dict, prefix: str, local_metadata: dict
+) -> None:
+    _rename(state_dict, prefix, module._key_map)
+
+
+def _load_from_feature_layout(module: FeatureModel, state_dict: dict, prefix: str, *args: Any) -> None:
+    """Accept timm's layout (what `state_dict()` gives) and the wrapped one ('model.' + the model's keys)."""
+    if not module._key_map or any(k.startswith(prefix + "model.") for k in state_dict):
+        return
+    _rename(state_dict, prefix, {new: old for old, new in module._key_map.items()})
+
+
 class FeatureModel(nn.Module):
     """Wraps a classifier so that `forward` returns a list of feature maps (NCHW unless asked otherwise).
 
@@ -132,6 +186,9 @@ class FeatureModel(nn.Module):
         self.norm = norm
         self.feature_info = FeatureInfo(info, indices)
         self.pretrained_cfg = getattr(model, "pretrained_cfg", None)
+        self._key_map = _feature_key_map(model)
+        self.register_state_dict_post_hook(_save_in_feature_layout)
+        self.register_load_state_dict_pre_hook(_load_from_feature_layout)
 
     @property
     def default_cfg(self):

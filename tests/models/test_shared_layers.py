@@ -105,3 +105,14 @@ def test_squeeze_excite_key_layouts_compute_the_same_gate():
         torch.testing.assert_close(ex(x), se(x))
     with pytest.raises(ValueError, match="rd_channels"):
         SEModule(8, 0)
+
+
+@pytest.mark.parametrize("arch,stage", [("resnet18", "layer4"), ("convnext_atto", "stages.3.blocks")])
+def test_forward_hooks_on_stages_fire(arch, stage):
+    """Users hook whole stages (Grad-CAM on layer4): the shared block runner must call containers as modules."""
+    model = visionzoo.create_model(arch).eval()
+    seen = []
+    model.get_submodule(stage).register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 64))
+    assert len(seen) == 1 and seen[0][0] == 1

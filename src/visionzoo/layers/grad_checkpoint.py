@@ -25,7 +25,13 @@ def checkpoint_active(module: nn.Module) -> bool:
 def run_blocks(
     blocks: Iterable[Callable[[torch.Tensor], torch.Tensor]], x: torch.Tensor, checkpointed: bool
 ) -> torch.Tensor:
-    """Apply `blocks` in turn; with `checkpointed`, each one's activations are recomputed in backward."""
+    """Apply `blocks` in turn; with `checkpointed`, each one's activations are recomputed in backward.
+
+    Without checkpointing a container (nn.Sequential) is called as the module it is, so forward hooks on
+    it (a Grad-CAM hook on `layer4`, a summary's hooks) fire as they would on any model.
+    """
+    if not checkpointed and isinstance(blocks, nn.Module):
+        return blocks(x)
     for block in blocks:
         x = checkpoint(block, x, use_reentrant=False) if checkpointed else block(x)
     return x

@@ -36,6 +36,9 @@ class ImageModel(nn.Module):
     pretrained_cfg: PretrainedCfg | None = None
     grad_checkpointing: bool = False
     output_fmt: str = "NCHW"  # layout of the `forward_features` map
+    feature_key_layout: str = (
+        "trunk"  # features_only state-dict keys as timm's extractor has them (features.py)
+    )
 
     @property
     def default_cfg(self) -> PretrainedCfg | None:

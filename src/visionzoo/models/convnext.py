@@ -179,6 +179,8 @@ class ConvNeXt(ImageModel):
         drop_path_rate: stochastic depth, rising linearly to this rate over the blocks.
     """
 
+    feature_key_layout = "flat"
+
     def __init__(
         self,
         depths: Sequence[int] = (3, 3, 9, 3),
@@ -304,6 +306,10 @@ class ConvNeXt(ImageModel):
             self.norm_pre = nn.Identity()
         if prune_head:
             self.reset_classifier(0, "")
+            if prune_norm:
+                self.head.norm = (
+                    nn.Identity()
+                )  # the head's norm is the last norm: nothing of the head is left
         return take
 
     def group_matcher(self, coarse: bool = False) -> dict:

@@ -279,6 +279,7 @@ class SwinTransformer(ImageModel):
     """Swin Transformer v1 classifier with timm-compatible parameter names; `forward_features` is NHWC."""
 
     output_fmt = "NHWC"
+    feature_key_layout = "flat"
 
     def __init__(
         self,

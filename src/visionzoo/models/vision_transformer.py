@@ -129,6 +129,7 @@ class VisionTransformer(ImageModel):
 
     num_distill_tokens = 0  # a distilled subclass adds one token and one head
     output_fmt = "NLC"  # forward_features gives tokens [B, N, D], not a map
+    feature_key_layout = "wrapped"
 
     def __init__(
         self,
