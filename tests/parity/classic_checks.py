@@ -125,11 +125,11 @@ def _groups(gm: dict, name: str) -> tuple:
     return stem, hits[:1]
 
 
-def check_group_matcher_as_timm(arch: str) -> None:
+def check_group_matcher_as_timm(arch: str, **kwargs) -> None:
     """Our group_matcher puts every parameter in the same group as timm's (fine and coarse)."""
     import timm
 
-    model, reference = visionzoo.create_model(arch), timm.create_model(arch)
+    model, reference = visionzoo.create_model(arch, **kwargs), timm.create_model(arch, **kwargs)
     for coarse in (False, True):
         ours, theirs = model.group_matcher(coarse=coarse), reference.group_matcher(coarse=coarse)
         for name, _ in reference.named_parameters():

@@ -70,11 +70,15 @@ class SteppedCNN(ImageModel):
                 "global_pool='' (no pooling) needs num_classes=0: the classifier takes pooled features"
             )
         self.global_pool = pool
-        self.head_hidden_size = self.num_features * pool.feat_mult()
+        self.head_hidden_size = self._pooled_width() * pool.feat_mult()
         fc = nn.Linear(self.head_hidden_size, num_classes) if num_classes > 0 else nn.Identity()
         parent, _, name = self.classifier_name.rpartition(".")
         setattr(self.get_submodule(parent) if parent else self, name, fc)
         self.num_classes = num_classes
+
+    def _pooled_width(self) -> int:
+        """Channels of the map the head pools: `num_features` unless a family adds layers before the pool."""
+        return self.num_features
 
     # -- forward --------------------------------------------------------------------------------------
 
