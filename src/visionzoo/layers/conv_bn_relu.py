@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["BatchNormReLU2d", "ConvBnReLU", "symmetric_padding"]
+__all__ = ["BatchNormReLU2d", "ConvBnReLU", "inception_conv", "symmetric_padding"]
 
 Size2 = int | tuple[int, int]
 
@@ -56,3 +56,10 @@ class BatchNormReLU2d(nn.BatchNorm2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
         return torch.relu_(super().forward(x))
+
+
+def inception_conv(
+    in_chs: int, out_chs: int, kernel_size: Size2, stride: int = 1, padding: Size2 = 0
+) -> ConvBnReLU:
+    """The Inception networks' conv unit: unpadded unless `padding` is given, BatchNorm eps 1e-3 (TF's)."""
+    return ConvBnReLU(in_chs, out_chs, kernel_size, stride, padding, eps=1e-3)

@@ -7,6 +7,7 @@ classifier. `SteppedCNN` states that once, so each family only builds its module
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import torch
@@ -153,6 +154,14 @@ class SteppedCNN(ImageModel):
         if prune_head or last < len(self.feature_info) - 1:
             self._prune_head()
         return take
+
+    def step_groups(self) -> list[tuple[str, tuple[int]]]:
+        """One parameter group per step that has weights, in order: for `group_matcher`'s 'blocks'."""
+        return [
+            (rf"^{re.escape(name)}\.", (i,))
+            for i, (name, step) in enumerate(zip(self.step_names, self._steps()))
+            if next(step.parameters(), None) is not None
+        ]
 
     def _prune_head(self) -> None:
         self.reset_classifier(0, "")
