@@ -136,6 +136,8 @@ class SteppedCNN(ImageModel):
             x = self._run(step, x)
             if j in tapped:
                 maps.append(to_output_fmt(self.feature_taps[tapped[j]](x), output_fmt))
+        if end < len(steps):  # stopped early: end on the tapped map, as a pruned model does
+            x = self.feature_taps[last](x)
         return maps if intermediates_only else (x, maps)
 
     def prune_intermediate_layers(
