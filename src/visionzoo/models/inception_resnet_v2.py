@@ -108,6 +108,8 @@ class InceptionResnetV2(SteppedCNN):
     Inputs need at least 75x75 pixels.
 
     Args:
+        num_repeats: how many Block35, Block17 and Block8 in `repeat`, `repeat_1`, `repeat_2` (the paper's
+            10, 20, 9; fewer for quick tests).
         num_classes: classifier size; 0 gives pooled features.
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
@@ -117,9 +119,16 @@ class InceptionResnetV2(SteppedCNN):
     classifier_name = "classif"
 
     def __init__(
-        self, num_classes: int = 1000, in_chans: int = 3, global_pool: str = "avg", drop_rate: float = 0.0
+        self,
+        num_repeats: tuple[int, int, int] = (10, 20, 9),
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.0,
     ):
         super().__init__()
+        if len(num_repeats) != 3 or any(not isinstance(n, int) or n < 1 for n in num_repeats):
+            raise ValueError(f"num_repeats must be three ints >= 1, got {num_repeats!r}")
         self.conv2d_1a = conv(in_chans, 32, 3, stride=2)
         self.conv2d_2a = conv(32, 32, 3)
         self.conv2d_2b = conv(32, 64, 3, padding=1)
@@ -128,11 +137,11 @@ class InceptionResnetV2(SteppedCNN):
         self.conv2d_4a = conv(80, 192, 3)
         self.maxpool_5a = nn.MaxPool2d(3, 2)
         self.mixed_5b = Mixed5b()
-        self.repeat = nn.Sequential(*[block35() for _ in range(10)])
+        self.repeat = nn.Sequential(*[block35() for _ in range(num_repeats[0])])
         self.mixed_6a = Mixed6a()
-        self.repeat_1 = nn.Sequential(*[block17() for _ in range(20)])
+        self.repeat_1 = nn.Sequential(*[block17() for _ in range(num_repeats[1])])
         self.mixed_7a = Mixed7a()
-        self.repeat_2 = nn.Sequential(*[block8() for _ in range(9)])
+        self.repeat_2 = nn.Sequential(*[block8() for _ in range(num_repeats[2])])
         self.block8 = block8(scale=1.0, relu=False)
         self.conv2d_7b = conv(2080, 1536, 1)
         steps = [name for name, _ in self.named_children()]

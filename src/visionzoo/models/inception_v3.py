@@ -168,10 +168,17 @@ class InceptionV3(SteppedCNN):
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """Truncated-normal (std 0.1) convs and classifier, unit/zero BN."""
+        """Kaiming-normal convs (fan-out), N(0, 0.01) classifier, unit/zero BN.
+
+        (timm and torchvision draw every conv from a truncated normal of std 0.1: with untrained BN
+        statistics that scales the eval-mode logits of a fresh model to ~1e8.)
+        """
         for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.1, a=-2.0, b=2.0)
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.Linear):
+                nn.init.normal_(m.weight, std=0.01)
+                nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)

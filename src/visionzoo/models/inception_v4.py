@@ -143,6 +143,7 @@ class InceptionV4(SteppedCNN):
     `last_linear`. Inputs need at least 75x75 pixels.
 
     Args:
+        num_blocks: how many Inception-A, -B and -C blocks (the paper's 4, 7, 3; fewer for quick tests).
         num_classes: classifier size; 0 gives pooled features.
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
@@ -152,16 +153,25 @@ class InceptionV4(SteppedCNN):
     classifier_name = "last_linear"
 
     def __init__(
-        self, num_classes: int = 1000, in_chans: int = 3, global_pool: str = "avg", drop_rate: float = 0.0
+        self,
+        num_blocks: tuple[int, int, int] = (4, 7, 3),
+        num_classes: int = 1000,
+        in_chans: int = 3,
+        global_pool: str = "avg",
+        drop_rate: float = 0.0,
     ):
         super().__init__()
+        if len(num_blocks) != 3 or any(not isinstance(n, int) or n < 1 for n in num_blocks):
+            raise ValueError(f"num_blocks must be three ints >= 1 (Inception-A, -B, -C), got {num_blocks!r}")
+        a, b, c = num_blocks
         layers = [conv(in_chans, 32, 3, stride=2), conv(32, 32, 3), conv(32, 64, 3, padding=1)]
         layers += [Mixed3a(), Mixed4a(), Mixed5a()]
-        layers += [InceptionA() for _ in range(4)] + [ReductionA()]
-        layers += [InceptionB() for _ in range(7)] + [ReductionB()]
-        layers += [InceptionC() for _ in range(3)]
+        layers += [InceptionA() for _ in range(a)] + [ReductionA()]
+        layers += [InceptionB() for _ in range(b)] + [ReductionB()]
+        layers += [InceptionC() for _ in range(c)]
         self.features = nn.Sequential(*layers)
-        taps = [(2, 64, 2), (3, 160, 4), (9, 384, 8), (17, 1024, 16), (21, 1536, 32)]
+        # the maps: stem, Mixed3a, and the last block at each of the three grid sizes
+        taps = [(2, 64, 2), (3, 160, 4), (5 + a, 384, 8), (6 + a + b, 1024, 16), (7 + a + b + c, 1536, 32)]
         info = [dict(num_chs=c, reduction=r, module=f"features.{i}") for i, c, r in taps]
         self._init_steps([f"features.{i}" for i in range(len(layers))], info, [i for i, _, _ in taps])
         self._init_head(1536, num_classes, global_pool, drop_rate)
