@@ -21,6 +21,10 @@ def small_config(arch: str) -> tuple[dict, tuple[int, int, int]]:
         if "window12" in arch:
             return dict(img_size=192, window_size=6), (3, 192, 192)
         return {}, (3, 224, 224)
+    if module == "vgg":
+        return dict(mlp_ratio=1 / 64), (3, 32, 32)  # a 64-wide first MLP conv instead of 103M weights
+    if module in ("inception_v3", "inception_v4", "inception_resnet_v2"):
+        return {}, (3, 75, 75)  # unpadded stems and reductions: the smallest size they accept
     return {}, (3, 32, 32)
 
 

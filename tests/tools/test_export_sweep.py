@@ -20,6 +20,14 @@ REPRESENTATIVES = {
     # 64 px -> 16, 8, 4, 2 tokens a side: windows of 2 tile every stage; 2 blocks keep a shifted one
     "swin_transformer": ("swin_tiny_patch4_window7_224", 64, dict(depths=(2, 1, 1, 1), window_size=2)),
     "vision_transformer": ("vit_tiny_patch16_224", 64, dict(depth=2)),
+    "densenet": ("densenet121", 64, dict(block_config=(1, 1, 1, 1))),
+    "vgg": ("vgg11", 32, dict(mlp_ratio=1 / 64)),  # a 64-wide first MLP conv instead of 103M weights
+    # the Inception stems and reductions are unpadded: 75 px is the smallest input they take
+    "inception_v3": ("inception_v3", 75, {}),
+    "inception_v4": ("inception_v4", 75, dict(num_blocks=(1, 1, 1))),
+    "inception_resnet_v2": ("inception_resnet_v2", 75, dict(num_repeats=(1, 1, 1))),
+    "xception": ("legacy_xception", 64, {}),
+    "xception_aligned": ("xception41p", 64, {}),
 }
 
 
