@@ -107,7 +107,7 @@ class FeatureInfo:
         return f"FeatureInfo(channels={self.channels()}, reduction={self.reduction()})"
 
 
-FEATURE_KEY_LAYOUTS = ("trunk", "flat", "wrapped")
+FEATURE_KEY_LAYOUTS = ("trunk", "flat", "wrapped", "body")
 
 
 def _feature_key_map(model: nn.Module) -> dict[str, str]:
@@ -116,18 +116,23 @@ def _feature_key_map(model: nn.Module) -> dict[str, str]:
     timm's feature extractors differ by family, and checkpoints saved from them follow suit:
     'trunk' - the trunk's own keys ('conv1.weight': ResNet, RegNet, EfficientNet, MobileNet);
     'flat' - the trunk's keys with top-level sequences flattened ('stages_0.blocks...': ConvNeXt, Swin);
-    'wrapped' - the whole model under 'model.' ('model.blocks.0...': ViT, DeiT).
+    'wrapped' - the whole model under 'model.' ('model.blocks.0...': ViT, DeiT);
+    'body' - the whole model under 'body.' (timm's hook-based extractor: legacy Xception).
     """
     layout = getattr(model, "feature_key_layout", "trunk")
     if layout not in FEATURE_KEY_LAYOUTS:
         raise ValueError(f"feature_key_layout must be one of {FEATURE_KEY_LAYOUTS}, got {layout!r}")
     if layout == "wrapped":
         return {}
+    if layout == "body":
+        return {"model.": "body."}
     mapping = {"model.": ""}
-    if layout == "flat":
+    if layout == "flat":  # a top-level sequence's children become top-level modules named 'seq_child'
         for name, child in model.named_children():
             if isinstance(child, (nn.Sequential, nn.ModuleList)):
-                mapping.update({f"model.{name}.{i}.": f"{name}_{i}." for i in range(len(child))})
+                mapping.update(
+                    {f"model.{name}.{sub}.": f"{name}_{sub}." for sub, _ in child.named_children()}
+                )
     return mapping
 
 

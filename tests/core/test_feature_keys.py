@@ -19,11 +19,18 @@ REPS = {
     "vit_tiny_patch16_224": dict(img_size=32),
     "deit_tiny_distilled_patch16_224": dict(img_size=32),
     "swin_tiny_patch4_window7_224": dict(img_size=64, window_size=4),
+    "densenet121": {},
+    "vgg11": {},
+    "inception_v3": {},
+    "inception_v4": {},
+    "inception_resnet_v2": {},
+    "legacy_xception": {},
+    "xception41": {},
 }
 
 
-def _size(kwargs: dict) -> int:
-    return kwargs.get("img_size", 64)
+def _size(arch: str, kwargs: dict) -> int:
+    return kwargs.get("img_size", 96 if "inception" in arch else 64)  # Inception stems need >= 75 px
 
 
 @pytest.mark.parametrize("arch", REPS)
@@ -34,7 +41,7 @@ def test_timm_features_only_state_dict_loads_strictly_and_back(arch):
     ours_layout = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
     assert ours_layout == {k: tuple(v.shape) for k, v in theirs.state_dict().items()}
     ours.load_state_dict(theirs.state_dict(), strict=True)  # timm -> ours
-    x = torch.randn(1, 3, _size(kwargs), _size(kwargs))
+    x = torch.randn(1, 3, _size(arch, kwargs), _size(arch, kwargs))
     with torch.no_grad():
         for a, b in zip(ours(x), theirs(x), strict=True):
             b = b.permute(0, 3, 1, 2) if b.shape != a.shape else b  # timm's Swin maps are NHWC

@@ -88,6 +88,8 @@ class DenseNet(SteppedCNN):
         memory_efficient: start with gradient checkpointing on (as `set_grad_checkpointing()`).
     """
 
+    feature_key_layout = "flat"
+
     classifier_name = "classifier"
 
     def __init__(

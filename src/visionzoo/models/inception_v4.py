@@ -150,6 +150,8 @@ class InceptionV4(SteppedCNN):
         drop_rate: dropout before the classifier.
     """
 
+    feature_key_layout = "flat"
+
     classifier_name = "last_linear"
 
     def __init__(

@@ -100,6 +100,8 @@ class VGG(SteppedCNN):
         drop_rate: dropout in the MLP and before the classifier.
     """
 
+    feature_key_layout = "flat"
+
     classifier_name = "head.fc"
 
     def __init__(

@@ -72,6 +72,8 @@ class Xception(SteppedCNN):
         drop_rate: dropout before the classifier.
     """
 
+    feature_key_layout = "body"
+
     def __init__(
         self, num_classes: int = 1000, in_chans: int = 3, global_pool: str = "avg", drop_rate: float = 0.0
     ):

@@ -143,6 +143,8 @@ class XceptionAligned(SteppedCNN):
         drop_path_rate: stochastic depth, rising linearly from 0 over the modules to this rate.
     """
 
+    feature_key_layout = "flat"
+
     classifier_name = "head.fc"
 
     def __init__(
