@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .conv_bn_relu import BatchNormReLU2d, symmetric_padding
+from .norm_act import BatchNormAct2d, symmetric_padding
 
 __all__ = ["SeparableConv2d", "SeparableConvBnAct", "PreActSeparableConv"]
 
@@ -83,7 +83,7 @@ class PreActSeparableConv(nn.Module):
         first_act: bool = True,
     ):
         super().__init__()
-        self.norm = BatchNormReLU2d(in_chs, eps=eps) if first_act else nn.Identity()
+        self.norm = BatchNormAct2d(in_chs, eps=eps, act="relu") if first_act else nn.Identity()
         self.conv_dw = _depthwise(in_chs, kernel_size, stride, dilation, None)
         self.conv_pw = nn.Conv2d(in_chs, out_chs, 1, bias=False)
 

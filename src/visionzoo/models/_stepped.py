@@ -12,20 +12,13 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from ..features import feature_take_indices, to_output_fmt
+from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.pooling import SelectAdaptivePool2d
-from .base import ImageModel
+from .base import ImageModel, check_num_classes
 
-__all__ = ["SteppedCNN", "check_num_classes"]
-
-
-def check_num_classes(num_classes: object) -> int:
-    """`num_classes`, after a ValueError unless it is an int >= 0."""
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
-        raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
-    return num_classes
+__all__ = ["SteppedCNN"]
 
 
 class SteppedCNN(ImageModel):
@@ -87,10 +80,8 @@ class SteppedCNN(ImageModel):
         return [self.get_submodule(n) for n in self.step_names]
 
     def _run(self, step: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        has_params = next(step.parameters(), None) is not None
-        if self.grad_checkpointing and self.training and torch.is_grad_enabled() and has_params:
-            return checkpoint(step, x, use_reentrant=False)
-        return step(x)
+        has_params = next(step.parameters(), None) is not None  # recomputing a pool saves nothing
+        return run_blocks((step,), x, checkpoint_active(self) and has_params)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, F, H/32, W/32)
         for step in self._steps():
@@ -100,10 +91,6 @@ class SteppedCNN(ImageModel):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.head_drop(self.global_pool(x))  # (B, F), or (B, 2F) for catavgmax
         return x if pre_logits else self.get_classifier()(x)
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute each step that has weights in backward instead of storing its activations (training only)."""
-        self.grad_checkpointing = enable
 
     # -- classifier -----------------------------------------------------------------------------------
 

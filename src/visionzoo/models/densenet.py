@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.blur_pool import BlurPool2d
-from ..layers.conv_bn_relu import BatchNormReLU2d
+from ..layers.norm_act import BatchNormAct2d
 from ..registry import register_variants
 from ._stepped import SteppedCNN
 
@@ -30,9 +30,9 @@ class DenseLayer(nn.Module):
     def __init__(self, in_chs: int, growth_rate: int, bn_size: int, drop_rate: float = 0.0):
         super().__init__()
         inner = bn_size * growth_rate
-        self.norm1 = BatchNormReLU2d(in_chs)
+        self.norm1 = BatchNormAct2d(in_chs, act="relu")
         self.conv1 = nn.Conv2d(in_chs, inner, 1, bias=False)
-        self.norm2 = BatchNormReLU2d(inner)
+        self.norm2 = BatchNormAct2d(inner, act="relu")
         self.conv2 = nn.Conv2d(inner, growth_rate, 3, padding=1, bias=False)
         self.drop_rate = drop_rate
 
@@ -64,7 +64,7 @@ class DenseTransition(nn.Sequential):
 
     def __init__(self, in_chs: int, out_chs: int, blur: bool = False):
         super().__init__()
-        self.norm = BatchNormReLU2d(in_chs)
+        self.norm = BatchNormAct2d(in_chs, act="relu")
         self.conv = nn.Conv2d(in_chs, out_chs, 1, bias=False)
         self.pool = BlurPool2d(out_chs, stride=2) if blur else nn.AvgPool2d(2, 2)
 
@@ -116,15 +116,15 @@ class DenseNet(SteppedCNN):
         self.features = f = nn.Sequential()
         if stem_type == "deep":
             f.conv0 = nn.Conv2d(in_chans, growth_rate, 3, 2, 1, bias=False)
-            f.norm0 = BatchNormReLU2d(growth_rate)
+            f.norm0 = BatchNormAct2d(growth_rate, act="relu")
             f.conv1 = nn.Conv2d(growth_rate, growth_rate, 3, 1, 1, bias=False)
-            f.norm1 = BatchNormReLU2d(growth_rate)
+            f.norm1 = BatchNormAct2d(growth_rate, act="relu")
             f.conv2 = nn.Conv2d(growth_rate, width, 3, 1, 1, bias=False)
-            f.norm2 = BatchNormReLU2d(width)
+            f.norm2 = BatchNormAct2d(width, act="relu")
             stem_tap = "norm2"
         else:
             f.conv0 = nn.Conv2d(in_chans, width, 7, 2, 3, bias=False)
-            f.norm0 = BatchNormReLU2d(width)
+            f.norm0 = BatchNormAct2d(width, act="relu")
             stem_tap = "norm0"
         if blur:
             f.pool0 = nn.Sequential(nn.MaxPool2d(3, 1, 1), BlurPool2d(width, stride=2))
@@ -141,7 +141,7 @@ class DenseNet(SteppedCNN):
                 taps.append(f"denseblock{i}")
                 f.add_module(f"transition{i}", DenseTransition(chs, chs // 2, blur and blur_transitions))
                 chs, reduction = chs // 2, reduction * 2
-        f.norm5 = BatchNormReLU2d(chs)
+        f.norm5 = BatchNormAct2d(chs, act="relu")
         info.append(dict(num_chs=chs, reduction=reduction, module="features.norm5"))
         taps.append("norm5")
         names = list(f._modules)

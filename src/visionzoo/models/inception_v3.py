@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.conv_bn_relu import inception_conv as conv
+from ..layers.norm_act import inception_conv as conv
 from ..registry import register_variants
 from ._stepped import SteppedCNN
 
