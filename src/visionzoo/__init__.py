@@ -71,7 +71,13 @@ if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and ID
     from .weights.save import save_pretrained  # noqa: F401
 
 
+# sub-packages reachable as attributes (`visionzoo.data.create_transform`, as with `timm.data`)
+_SUBMODULES = frozenset({"data", "features", "layers", "models", "registry", "tools", "utils", "weights"})
+
+
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'visionzoo' has no attribute {name!r}")

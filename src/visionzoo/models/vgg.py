@@ -9,6 +9,7 @@ the network runs on any input size; the classifier is `head.fc`. torchvision's c
 from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -50,6 +51,20 @@ LAYOUTS: dict[str, tuple[int | str, ...]] = {
 MLP_WIDTH = 4096  # output width of the fully connected layers (the pre-logits)
 
 
+def grow_to_kernel(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """`x` pooled up to at least `kernel_size` on each side, so a small input still fits the 7x7 conv.
+
+    A leaf of torch.fx graphs (`torch.fx.wrap`): the branch on the input size is taken at run time.
+    """
+    h, w = x.shape[-2:]
+    if h < kernel_size or w < kernel_size:
+        x = F.adaptive_avg_pool2d(x, (max(kernel_size, h), max(kernel_size, w)))
+    return x
+
+
+torch.fx.wrap("grow_to_kernel")
+
+
 class ConvMlp(nn.Module):
     """VGG's fully connected layers as convolutions: `fc1` (k x k, to `out_chs * mlp_ratio`) -> ReLU ->
     dropout -> `fc2` (1x1, to `out_chs`) -> ReLU.
@@ -77,9 +92,7 @@ class ConvMlp(nn.Module):
         self.act2 = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, out, H - k + 1, W - k + 1)
-        h, w = x.shape[-2:]
-        if h < self.kernel_size or w < self.kernel_size:
-            x = F.adaptive_avg_pool2d(x, (max(self.kernel_size, h), max(self.kernel_size, w)))
+        x = grow_to_kernel(x, self.kernel_size)
         x = self.drop(self.act1(self.fc1(x)))
         return self.act2(self.fc2(x))
 
