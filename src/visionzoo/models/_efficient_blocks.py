@@ -5,7 +5,11 @@ One block vocabulary covers every member:
 - 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1),
 - 'ir': inverted residual (1x1 expand -> depthwise kxk -> optional SE -> 1x1 project),
 - 'er': edge / fused residual (kxk expand -> optional SE -> 1x1 project),
-- 'cn': plain conv + BN + activation (`ConvBlock`).
+- 'cn': plain conv + BN + activation (`ConvBlock`),
+- 'uir': universal inverted residual of MobileNetV4 (optional depthwise kxk -> 1x1 expand -> optional depthwise
+  kxk -> 1x1 project -> optional depthwise kxk), which covers the inverted residual, ConvNeXt-like, FFN and
+  "extra depthwise" blocks,
+- 'mqa': MobileNetV4's multi-query attention block (BN -> `MultiQueryAttention2d` -> layer scale).
 
 An architecture is a table of stages, each a tuple of `BlockDef`s, scaled by width and depth multipliers.
 Module names follow timm (`conv_stem`, `bn1`, `blocks.i.j.conv_pw`, ...), so timm checkpoints load as is.
@@ -21,9 +25,12 @@ import torch
 from torch import nn
 
 from ..features import feature_take_indices, to_output_fmt
+from ..layers.attention2d import MultiQueryAttention2d
+from ..layers.blur_pool import create_aa
 from ..layers.conv2d_same import create_conv2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.layer_scale import LayerScale2d
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.squeeze_excite import SqueezeExcite
 from .base import ImageModel
@@ -36,6 +43,8 @@ __all__ = [
     "InvertedResidual",
     "EdgeResidual",
     "ConvBlock",
+    "UniversalInvertedResidual",
+    "MobileAttention",
     "build_stages",
     "EfficientBackbone",
     "SE_STYLES",
@@ -49,7 +58,9 @@ class BlockDef:
     """`repeats` identical blocks of one kind; only the first has the stride.
 
     `act` overrides the model's activation; `skip` None means "residual where the shapes allow" for
-    'ds'/'ir'/'er' and "no residual" for 'cn'; False disables it, True enables it for 'cn'.
+    'ds'/'ir'/'er'/'uir'/'mqa' and "no residual" for 'cn'; False disables it, True enables it for 'cn'.
+    For 'uir', `kernel` is the middle depthwise kernel and `dw_start` / `dw_end` those before the expansion and
+    after the projection (0: no such conv). For 'mqa', `kernel` is that of the key/value downsampling conv.
     """
 
     kind: str
@@ -61,6 +72,11 @@ class BlockDef:
     se_ratio: float = 0.0
     act: str | None = None
     skip: bool | None = None
+    dw_start: int = 0
+    dw_end: int = 0
+    heads: int = 0
+    key_dim: int = 0
+    kv_stride: int = 1
 
 
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
@@ -92,6 +108,19 @@ class _Ctx:
     padding: str
     bn_eps: float
     se_style: str
+    layer_scale: float | None = None
+    aa: str | None = None
+
+
+def _strided(ctx: _Ctx, stride: int) -> tuple[int, nn.Module]:
+    """(conv stride, downsampler after the norm): with anti-aliasing the conv keeps stride 1 and a pool downsamples."""
+    if ctx.aa is None or stride == 1:
+        return stride, nn.Identity()
+    return 1, create_aa(ctx.aa, stride)
+
+
+def _layer_scale(ctx: _Ctx, chs: int) -> nn.Module:
+    return nn.Identity() if ctx.layer_scale is None else LayerScale2d(chs, ctx.layer_scale)
 
 
 def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str) -> nn.Module:
@@ -125,7 +154,10 @@ class DepthwiseSeparableConv(_Residual):
         super().__init__()
         act = d.act or ctx.act
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
-        self.conv_dw = create_conv2d(in_chs, in_chs, d.kernel, stride, groups=in_chs, padding=ctx.padding)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv_dw = create_conv2d(
+            in_chs, in_chs, d.kernel, conv_stride, groups=in_chs, padding=ctx.padding
+        )
         self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
         self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
@@ -133,7 +165,7 @@ class DepthwiseSeparableConv(_Residual):
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-        x = self.se(self.bn1(self.conv_dw(x)))
+        x = self.se(self.aa(self.bn1(self.conv_dw(x))))
         return self.bn2(self.conv_pw(x))
 
 
@@ -147,7 +179,8 @@ class InvertedResidual(_Residual):
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         self.conv_pw = create_conv2d(in_chs, mid, 1, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
-        self.conv_dw = create_conv2d(mid, mid, d.kernel, stride, groups=mid, padding=ctx.padding)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv_dw = create_conv2d(mid, mid, d.kernel, conv_stride, groups=mid, padding=ctx.padding)
         self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
@@ -156,7 +189,7 @@ class InvertedResidual(_Residual):
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.bn1(self.conv_pw(x))  # (B, mid, H, W)
-        x = self.se(self.bn2(self.conv_dw(x)))  # (B, mid, H/s, W/s)
+        x = self.se(self.aa(self.bn2(self.conv_dw(x))))  # (B, mid, H/s, W/s)
         return self.bn3(self.conv_pwl(x))
 
 
@@ -168,7 +201,8 @@ class EdgeResidual(_Residual):
         act = d.act or ctx.act
         mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
-        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, stride, padding=ctx.padding)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, conv_stride, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
@@ -176,7 +210,7 @@ class EdgeResidual(_Residual):
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-        x = self.se(self.bn1(self.conv_exp(x)))  # (B, mid, H/s, W/s)
+        x = self.se(self.aa(self.bn1(self.conv_exp(x))))  # (B, mid, H/s, W/s)
         return self.bn2(self.conv_pwl(x))
 
 
@@ -186,12 +220,94 @@ class ConvBlock(_Residual):
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
-        self.conv = create_conv2d(in_chs, out_chs, d.kernel, stride, padding=ctx.padding)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv = create_conv2d(in_chs, out_chs, d.kernel, conv_stride, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-        return self.bn1(self.conv(x))
+        return self.aa(self.bn1(self.conv(x)))
+
+
+class ConvNormAct(nn.Module):
+    """kxk conv (stride, `groups`) -> BN (with `act`) -> anti-aliasing downsampler; keys `conv`, `bn`."""
+
+    def __init__(
+        self, ctx: _Ctx, in_chs: int, out_chs: int, kernel: int, stride: int, groups: int, act: str | None
+    ):
+        super().__init__()
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv = create_conv2d(in_chs, out_chs, kernel, conv_stride, groups=groups, padding=ctx.padding)
+        self.bn = BatchNormAct2d(out_chs, ctx.bn_eps, act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        return self.aa(self.bn(self.conv(x)))
+
+
+class UniversalInvertedResidual(_Residual):
+    """[depthwise kxk] -> 1x1 expand + act -> [depthwise kxk + act] -> SE -> 1x1 project -> [depthwise kxk].
+
+    The stride goes to the first depthwise conv of the middle and start ones that exists, else to the end one;
+    the optional convs are nn.Identity when absent, so the keys stay those of timm.
+    """
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        if stride > 1 and not (d.dw_start or d.kernel or d.dw_end):
+            raise ValueError("a strided 'uir' block needs at least one depthwise conv")
+        act = d.act or ctx.act
+        mid = make_divisible(in_chs * d.exp_ratio)
+        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        start_stride = 1 if d.kernel else stride
+        end_stride = stride if not (d.dw_start or d.kernel) else 1
+        self.dw_start = (
+            ConvNormAct(ctx, in_chs, in_chs, d.dw_start, start_stride, in_chs, None)
+            if d.dw_start
+            else nn.Identity()
+        )
+        self.pw_exp = ConvNormAct(ctx, in_chs, mid, 1, 1, 1, act)
+        self.dw_mid = ConvNormAct(ctx, mid, mid, d.kernel, stride, mid, act) if d.kernel else nn.Identity()
+        self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
+        self.pw_proj = ConvNormAct(ctx, mid, out_chs, 1, 1, 1, None)
+        self.dw_end = (
+            ConvNormAct(ctx, out_chs, out_chs, d.dw_end, end_stride, out_chs, None)
+            if d.dw_end
+            else nn.Identity()
+        )
+        self.layer_scale = _layer_scale(ctx, out_chs)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        x = self.pw_exp(self.dw_start(x))  # (B, mid, H', W')
+        x = self.se(self.dw_mid(x))  # (B, mid, H/s, W/s)
+        return self.layer_scale(self.dw_end(self.pw_proj(x)))
+
+
+class MobileAttention(_Residual):
+    """BN (no act) -> multi-query attention (keys and values optionally downsampled) -> layer scale."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        if stride != 1:
+            raise ValueError("'mqa' blocks do not downsample (stride must be 1)")
+        self.has_skip = d.skip is not False and in_chs == out_chs
+        self.norm = BatchNormAct2d(in_chs, ctx.bn_eps)
+        self.attn = MultiQueryAttention2d(
+            in_chs,
+            out_chs,
+            num_heads=d.heads,
+            key_dim=d.key_dim,
+            value_dim=d.key_dim,
+            kv_stride=d.kv_stride,
+            dw_kernel_size=d.kernel,
+            padding=ctx.padding,
+            bn_eps=ctx.bn_eps,
+        )
+        self.layer_scale = _layer_scale(ctx, out_chs)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, Cout, H, W)
+        return self.layer_scale(self.attn(self.norm(x)))
 
 
 BLOCK_TYPES: dict[str, type[_Residual]] = {
@@ -199,6 +315,8 @@ BLOCK_TYPES: dict[str, type[_Residual]] = {
     "ir": InvertedResidual,
     "er": EdgeResidual,
     "cn": ConvBlock,
+    "uir": UniversalInvertedResidual,
+    "mqa": MobileAttention,
 }
 
 
@@ -214,15 +332,20 @@ def build_stages(
     bn_eps: float = 1e-5,
     se_style: str = "efficientnet",
     drop_path_rate: float = 0.0,
+    layer_scale: float | None = None,
+    aa_layer: str | None = None,
 ) -> tuple[nn.Sequential, list[int], list[int], int]:
     """Instantiate a stage table.
 
     Returns (blocks, out_chs of each stage, stride of each stage, final channels). With `fix_first_last` the
-    first and last stages keep their depth. Stochastic depth grows linearly with the block index.
+    first and last stages keep their depth. Stochastic depth grows linearly with the block index. `layer_scale`
+    is the initial LayerScale of 'uir'/'mqa' blocks (None: none); `aa_layer` ('avg', 'blurpc') makes strided
+    convs keep stride 1 and downsample after their norm.
     """
     if se_style not in SE_STYLES:
         raise ValueError(f"se_style must be one of {SE_STYLES}, got {se_style!r}")
-    ctx = _Ctx(act=act, padding=padding, bn_eps=bn_eps, se_style=se_style)
+    create_aa(aa_layer)  # validate the name before building anything
+    ctx = _Ctx(act, padding, bn_eps, se_style, layer_scale, aa_layer)
     plan: list[list[tuple[BlockDef, int]]] = []  # per stage: (def, stride) for every block
     for i, stage in enumerate(stages):
         fixed = fix_first_last and i in (0, len(stages) - 1)
@@ -286,6 +409,8 @@ class EfficientBackbone(ImageModel):
         bn_eps: float,
         se_style: str,
         drop_path_rate: float,
+        layer_scale: float | None = None,
+        aa_layer: str | None = None,
     ) -> int:
         """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels."""
         self.conv_stem = create_conv2d(in_chans, stem_chs, 3, stride=2, padding=padding)
@@ -301,6 +426,8 @@ class EfficientBackbone(ImageModel):
             bn_eps=bn_eps,
             se_style=se_style,
             drop_path_rate=drop_path_rate,
+            layer_scale=layer_scale,
+            aa_layer=aa_layer,
         )
         # A feature point (0 = stem, p = after stage p-1) is kept where the next stage downsamples, and at the end.
         self.feature_info, self._stage_ends = [], []
