@@ -2,7 +2,8 @@
 
 One block vocabulary covers every member:
 
-- 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1),
+- 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1); 'dsa' is the same with an
+  activation after the pointwise conv and no residual (MobileNetV1, LCNet),
 - 'ir': inverted residual (1x1 expand -> depthwise kxk -> optional SE -> 1x1 project),
 - 'er': edge / fused residual (kxk expand -> optional SE -> 1x1 project),
 - 'cn': plain conv + BN + activation (`ConvBlock`),
@@ -48,9 +49,8 @@ __all__ = [
     "build_stages",
     "EfficientBackbone",
     "SE_STYLES",
+    "SEStyle",
 ]
-
-SE_STYLES = ("efficientnet", "mobilenetv3")
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,30 @@ def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> 
     if rounded < round_limit * value:
         rounded += divisor
     return rounded
+
+
+@dataclass(frozen=True)
+class SEStyle:
+    """How a model family sizes and gates its squeeze-excite.
+
+    `from_input`: the SE ratio is relative to the block input (else to the expanded width); `round_limit`:
+    round the bottleneck with `make_divisible` and this limit (0: to the nearest integer); `act`: the SE's own
+    activation (None: the block's); `gate`: the gating function.
+    """
+
+    from_input: bool
+    round_limit: float
+    act: str | None
+    gate: str
+
+
+SE_STYLES: dict[str, SEStyle] = {
+    "efficientnet": SEStyle(from_input=True, round_limit=0.0, act=None, gate="sigmoid"),
+    "mobilenetv3": SEStyle(from_input=False, round_limit=0.9, act="relu", gate="hard_sigmoid"),
+    "mobilenetv3_rw": SEStyle(from_input=False, round_limit=0.0, act=None, gate="hard_sigmoid"),
+    "lcnet": SEStyle(from_input=False, round_limit=0.0, act="relu", gate="hard_sigmoid"),
+    "fbnetv3": SEStyle(from_input=True, round_limit=0.95, act=None, gate="hard_sigmoid"),
+}
 
 
 def scale_stage_depth(repeats: Sequence[int], multiplier: float) -> list[int]:
@@ -124,12 +148,13 @@ def _layer_scale(ctx: _Ctx, chs: int) -> nn.Module:
 
 
 def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str) -> nn.Module:
-    """SE sized from the block input (EfficientNet) or from the expanded width (MobileNetV3)."""
+    """SE on `chs` channels (a block's expanded width), its bottleneck sized as the model's SE style says."""
     if not se_ratio:
         return nn.Identity()
-    if ctx.se_style == "mobilenetv3":
-        return SqueezeExcite(chs, make_divisible(chs * se_ratio), act="relu", gate="hard_sigmoid")
-    return SqueezeExcite(chs, round(chs * (se_ratio / exp_ratio)), act=act, gate="sigmoid")
+    style = SE_STYLES[ctx.se_style]
+    width = chs * (se_ratio / exp_ratio) if style.from_input else chs * se_ratio
+    rd = make_divisible(width, round_limit=style.round_limit) if style.round_limit else round(width)
+    return SqueezeExcite(chs, rd, act=style.act or act, gate=style.gate)
 
 
 class _Residual(nn.Module):
@@ -148,12 +173,13 @@ class _Residual(nn.Module):
 
 
 class DepthwiseSeparableConv(_Residual):
-    """Depthwise kxk (stride) -> BN/act -> SE -> pointwise 1x1 -> BN."""
+    """Depthwise kxk (stride) -> BN/act -> SE -> pointwise 1x1 -> BN (/act for 'dsa')."""
 
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         act = d.act or ctx.act
-        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        pw_act = d.kind == "dsa"
+        self.has_skip = not pw_act and d.skip is not False and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
         self.conv_dw = create_conv2d(
             in_chs, in_chs, d.kernel, conv_stride, groups=in_chs, padding=ctx.padding
@@ -161,7 +187,7 @@ class DepthwiseSeparableConv(_Residual):
         self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
         self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
-        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps, act if pw_act else None)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
@@ -312,6 +338,7 @@ class MobileAttention(_Residual):
 
 BLOCK_TYPES: dict[str, type[_Residual]] = {
     "ds": DepthwiseSeparableConv,
+    "dsa": DepthwiseSeparableConv,
     "ir": InvertedResidual,
     "er": EdgeResidual,
     "cn": ConvBlock,
@@ -343,7 +370,7 @@ def build_stages(
     convs keep stride 1 and downsample after their norm.
     """
     if se_style not in SE_STYLES:
-        raise ValueError(f"se_style must be one of {SE_STYLES}, got {se_style!r}")
+        raise ValueError(f"se_style must be one of {tuple(SE_STYLES)}, got {se_style!r}")
     create_aa(aa_layer)  # validate the name before building anything
     ctx = _Ctx(act, padding, bn_eps, se_style, layer_scale, aa_layer)
     plan: list[list[tuple[BlockDef, int]]] = []  # per stage: (def, stride) for every block

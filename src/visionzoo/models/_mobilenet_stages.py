@@ -1,4 +1,4 @@
-"""Stage tables of the timm `mobilenetv3` module's architectures (MobileNetV3, MobileNetV4), for `mobilenetv3.py`.
+"""Stage tables of the architectures of `mobilenetv3.py` (MobileNetV3, LCNet, FBNetV3, MobileNetV4).
 
 One tuple of `BlockDef(kind, repeats, kernel, stride, out_chs, exp_ratio, se_ratio, ...)` per stage. For
 MobileNetV4's 'uir' rows `kernel` is the middle depthwise kernel (0: none) and `dw_start` the one before the
@@ -77,6 +77,69 @@ STAGES: dict[str, tuple[tuple[BlockDef, ...], ...]] = {
         (B("ir", 2, 5, 1, 48, 3, 0.25),),
         (B("ir", 3, 5, 2, 96, 6, 0.25),),
         (B("cn", 1, 1, 1, 576),),
+    ),
+    "mobilenetv3_large_minimal": (
+        (B("ds", 1, 3, 1, 16),),
+        (B("ir", 1, 3, 2, 24, 4), B("ir", 1, 3, 1, 24, 3)),
+        (B("ir", 3, 3, 2, 40, 3),),
+        (B("ir", 1, 3, 2, 80, 6), B("ir", 1, 3, 1, 80, 2.5), B("ir", 2, 3, 1, 80, 2.3)),
+        (B("ir", 2, 3, 1, 112, 6),),
+        (B("ir", 3, 3, 2, 160, 6),),
+        (B("cn", 1, 1, 1, 960),),
+    ),
+    "mobilenetv3_small_minimal": (
+        (B("ds", 1, 3, 2, 16),),
+        (B("ir", 1, 3, 2, 24, 4.5), B("ir", 1, 3, 1, 24, 3.67)),
+        (B("ir", 1, 3, 2, 40, 4), B("ir", 2, 3, 1, 40, 6)),
+        (B("ir", 2, 3, 1, 48, 3),),
+        (B("ir", 3, 3, 2, 96, 6),),
+        (B("cn", 1, 1, 1, 576),),
+    ),
+    # the first timm-trained MobileNetV3: no residual in the first block
+    "mobilenetv3_rw": (
+        (B("ds", 1, 3, 1, 16, act=_RE, skip=False),),
+        (B("ir", 1, 3, 2, 24, 4, act=_RE), B("ir", 1, 3, 1, 24, 3, act=_RE)),
+        (B("ir", 3, 5, 2, 40, 3, 0.25, act=_RE),),
+        (B("ir", 1, 3, 2, 80, 6), B("ir", 1, 3, 1, 80, 2.5), B("ir", 2, 3, 1, 80, 2.3)),
+        (B("ir", 2, 3, 1, 112, 6, 0.25),),
+        (B("ir", 3, 5, 2, 160, 6, 0.25),),
+        (B("cn", 1, 1, 1, 960),),
+    ),
+    # PP-LCNet: MobileNetV1-style separable convs with an activation after the pointwise conv
+    "lcnet": (
+        (B("dsa", 1, 3, 1, 32),),
+        (B("dsa", 2, 3, 2, 64),),
+        (B("dsa", 2, 3, 2, 128),),
+        (B("dsa", 1, 3, 2, 256), B("dsa", 1, 5, 1, 256)),
+        (B("dsa", 4, 5, 1, 256),),
+        (B("dsa", 2, 5, 2, 512, 1, 0.25),),
+    ),
+    "fbnetv3_b": (
+        (B("ds", 2, 3, 1, 16),),
+        (B("ir", 1, 5, 2, 24, 4), B("ir", 3, 5, 1, 24, 2)),
+        (B("ir", 1, 5, 2, 40, 5, 0.25), B("ir", 4, 5, 1, 40, 3, 0.25)),
+        (B("ir", 1, 5, 2, 72, 5), B("ir", 4, 3, 1, 72, 3)),
+        (B("ir", 1, 3, 1, 120, 5, 0.25), B("ir", 5, 5, 1, 120, 3, 0.25)),
+        (B("ir", 1, 3, 2, 184, 6, 0.25), B("ir", 5, 5, 1, 184, 4, 0.25), B("ir", 1, 5, 1, 224, 6, 0.25)),
+        (B("cn", 1, 1, 1, 1344),),
+    ),
+    "fbnetv3_d": (
+        (B("ds", 2, 3, 1, 16),),
+        (B("ir", 1, 3, 2, 24, 5), B("ir", 5, 3, 1, 24, 2)),
+        (B("ir", 1, 5, 2, 40, 4, 0.25), B("ir", 4, 3, 1, 40, 3, 0.25)),
+        (B("ir", 1, 3, 2, 72, 5), B("ir", 4, 3, 1, 72, 3)),
+        (B("ir", 1, 3, 1, 128, 5, 0.25), B("ir", 6, 5, 1, 128, 3, 0.25)),
+        (B("ir", 1, 3, 2, 208, 6, 0.25), B("ir", 5, 5, 1, 208, 5, 0.25), B("ir", 1, 5, 1, 240, 6, 0.25)),
+        (B("cn", 1, 1, 1, 1440),),
+    ),
+    "fbnetv3_g": (
+        (B("ds", 3, 3, 1, 24),),
+        (B("ir", 1, 5, 2, 40, 4), B("ir", 4, 5, 1, 40, 2)),
+        (B("ir", 1, 5, 2, 56, 4, 0.25), B("ir", 4, 5, 1, 56, 3, 0.25)),
+        (B("ir", 1, 5, 2, 104, 5), B("ir", 4, 3, 1, 104, 3)),
+        (B("ir", 1, 3, 1, 160, 5, 0.25), B("ir", 8, 5, 1, 160, 3, 0.25)),
+        (B("ir", 1, 3, 2, 264, 6, 0.25), B("ir", 6, 5, 1, 264, 5, 0.25), B("ir", 2, 5, 1, 288, 6, 0.25)),
+        (B("cn", 1, 1, 1, 1728),),
     ),
     "mobilenetv4_conv_small": (
         (B("cn", 1, 3, 2, 32), B("cn", 1, 1, 1, 32)),

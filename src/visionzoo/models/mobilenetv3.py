@@ -38,6 +38,7 @@ class MobileNetV3(EfficientBackbone):
         head_bias: bias in the head conv when there is no head norm.
         layer_scale: initial LayerScale of 'uir'/'mqa' blocks (None: none).
         aa_layer: anti-aliased downsampling in the blocks ('avg', 'blurpc'; None: strided convs).
+        se_style: how squeeze-excite is sized and gated (a key of `_efficient_blocks.SE_STYLES`).
         act_layer, pad_type, bn_eps: as for EfficientNet.
     """
 
@@ -53,6 +54,7 @@ class MobileNetV3(EfficientBackbone):
         head_bias: bool = True,
         layer_scale: float | None = None,
         aa_layer: str | None = None,
+        se_style: str = "mobilenetv3",
         act_layer: str = "hard_swish",
         pad_type: str = "",
         bn_eps: float = 1e-5,
@@ -79,7 +81,7 @@ class MobileNetV3(EfficientBackbone):
             act=act_layer,
             padding=pad_type,
             bn_eps=bn_eps,
-            se_style="mobilenetv3",
+            se_style=se_style,
             drop_path_rate=drop_path_rate,
             layer_scale=layer_scale,
             aa_layer=aa_layer,
@@ -138,23 +140,16 @@ class MobileNetV3(EfficientBackbone):
 
 
 _TF = dict(pad_type="same", bn_eps=1e-3)
-_LARGE = dict(stages="mobilenetv3_large", num_features=1280)
-_SMALL = dict(stages="mobilenetv3_small", num_features=1024)
 
-VARIANTS: dict[str, dict] = {
-    "mobilenetv3_large_075": dict(width_multiplier=0.75, **_LARGE),
-    "mobilenetv3_large_100": dict(**_LARGE),
-    "mobilenetv3_small_075": dict(width_multiplier=0.75, **_SMALL),
-    "mobilenetv3_small_100": dict(**_SMALL),
-    "tf_mobilenetv3_large_100": dict(**_LARGE, **_TF),
-    "tf_mobilenetv3_small_100": dict(**_SMALL, **_TF),
-}
+
+def _v3(stages: str, width: float = 1.0, **kw) -> dict:
+    """A MobileNetV3 row: the stem is kept at 16 channels below width 0.75."""
+    num_features = 1024 if "small" in stages else 1280
+    return dict(stages=stages, width_multiplier=width, fix_stem=width < 0.75, num_features=num_features, **kw)
 
 
 def _v4(stages: str, stem: int, width: float = 1.0, act: str = "relu", **kw) -> dict:
-    """A MobileNetV4 row: BN in the head, stem unscaled below width 1, LayerScale in the hybrid models."""
-    if "hybrid" in stages:
-        kw["layer_scale"] = 1e-5
+    """A MobileNetV4 row: BN in the head, the stem unscaled below width 1."""
     return dict(
         stages=f"mobilenetv4_{stages}",
         stem_size=stem,
@@ -167,7 +162,32 @@ def _v4(stages: str, stem: int, width: float = 1.0, act: str = "relu", **kw) -> 
     )
 
 
-VARIANTS |= {
+_HYBRID = dict(layer_scale=1e-5)
+_LCNET = dict(stages="lcnet", se_style="lcnet")
+_FBNETV3 = dict(num_features=1984, head_bias=False, se_style="fbnetv3")
+
+VARIANTS: dict[str, dict] = {
+    "mobilenetv3_large_075": _v3("mobilenetv3_large", 0.75),
+    "mobilenetv3_large_100": _v3("mobilenetv3_large"),
+    "mobilenetv3_large_150d": _v3("mobilenetv3_large", 1.5, depth_multiplier=1.2),
+    "mobilenetv3_small_050": _v3("mobilenetv3_small", 0.5),
+    "mobilenetv3_small_075": _v3("mobilenetv3_small", 0.75),
+    "mobilenetv3_small_100": _v3("mobilenetv3_small"),
+    "mobilenetv3_rw": _v3("mobilenetv3_rw", head_bias=False, se_style="mobilenetv3_rw", bn_eps=1e-3),
+    "tf_mobilenetv3_large_075": _v3("mobilenetv3_large", 0.75, **_TF),
+    "tf_mobilenetv3_large_100": _v3("mobilenetv3_large", **_TF),
+    "tf_mobilenetv3_large_minimal_100": _v3("mobilenetv3_large_minimal", act_layer="relu", **_TF),
+    "tf_mobilenetv3_small_075": _v3("mobilenetv3_small", 0.75, **_TF),
+    "tf_mobilenetv3_small_100": _v3("mobilenetv3_small", **_TF),
+    "tf_mobilenetv3_small_minimal_100": _v3("mobilenetv3_small_minimal", act_layer="relu", **_TF),
+    "fbnetv3_b": dict(stages="fbnetv3_b", stem_size=16, **_FBNETV3),
+    "fbnetv3_d": dict(stages="fbnetv3_d", stem_size=24, **_FBNETV3),
+    "fbnetv3_g": dict(stages="fbnetv3_g", stem_size=32, **_FBNETV3),
+    "lcnet_035": dict(width_multiplier=0.35, **_LCNET),
+    "lcnet_050": dict(width_multiplier=0.5, **_LCNET),
+    "lcnet_075": dict(width_multiplier=0.75, **_LCNET),
+    "lcnet_100": dict(**_LCNET),
+    "lcnet_150": dict(width_multiplier=1.5, **_LCNET),
     "mobilenetv4_conv_small_035": _v4("conv_small", 32, 0.35),
     "mobilenetv4_conv_small_050": _v4("conv_small", 32, 0.5),
     "mobilenetv4_conv_small": _v4("conv_small", 32),
@@ -176,10 +196,10 @@ VARIANTS |= {
     "mobilenetv4_conv_aa_medium": _v4("conv_medium", 32, aa_layer="avg"),
     "mobilenetv4_conv_blur_medium": _v4("conv_medium", 32, aa_layer="blurpc"),
     "mobilenetv4_conv_aa_large": _v4("conv_large", 24, aa_layer="avg"),
-    "mobilenetv4_hybrid_medium_075": _v4("hybrid_medium", 32, 0.75),
-    "mobilenetv4_hybrid_medium": _v4("hybrid_medium", 32),
-    "mobilenetv4_hybrid_large_075": _v4("hybrid_large", 24, 0.75, act="gelu"),
-    "mobilenetv4_hybrid_large": _v4("hybrid_large", 24, act="gelu"),
+    "mobilenetv4_hybrid_medium_075": _v4("hybrid_medium", 32, 0.75, **_HYBRID),
+    "mobilenetv4_hybrid_medium": _v4("hybrid_medium", 32, **_HYBRID),
+    "mobilenetv4_hybrid_large_075": _v4("hybrid_large", 24, 0.75, act="gelu", **_HYBRID),
+    "mobilenetv4_hybrid_large": _v4("hybrid_large", 24, act="gelu", **_HYBRID),
 }
 
 register_variants(VARIANTS, MobileNetV3)
