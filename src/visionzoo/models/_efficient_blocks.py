@@ -32,6 +32,7 @@ from ..layers.conv2d_same import create_conv2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.layer_scale import LayerScale2d
+from ..layers.mixed_conv2d import create_conv2d_mixed
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.squeeze_excite import SqueezeExcite
 from .base import ImageModel
@@ -59,13 +60,15 @@ class BlockDef:
 
     `act` overrides the model's activation; `skip` None means "residual where the shapes allow" for
     'ds'/'ir'/'er'/'uir'/'mqa' and "no residual" for 'cn'; False disables it, True enables it for 'cn'.
-    For 'uir', `kernel` is the middle depthwise kernel and `dw_start` / `dw_end` those before the expansion and
+    A tuple `kernel` makes the depthwise conv of 'ds'/'ir' a MixedConv2d (MixNet), as tuples `exp_kernel` /
+    `pwl_kernel` do for the 1x1 convs of 'ir' (a grouped pointwise conv). `group_size` makes the 'er' expansion conv grouped (output channels per group), `force_in_chs` sizes its expansion
+    from that many input channels. For 'uir', `kernel` is the middle depthwise kernel and `dw_start` / `dw_end` those before the expansion and
     after the projection (0: no such conv). For 'mqa', `kernel` is that of the key/value downsampling conv.
     """
 
     kind: str
     repeats: int
-    kernel: int
+    kernel: int | tuple[int, ...]
     stride: int
     out_chs: int
     exp_ratio: float = 1.0
@@ -74,6 +77,10 @@ class BlockDef:
     skip: bool | None = None
     dw_start: int = 0
     dw_end: int = 0
+    group_size: int = 0
+    force_in_chs: int = 0
+    exp_kernel: int | tuple[int, ...] = 1
+    pwl_kernel: int | tuple[int, ...] = 1
     heads: int = 0
     key_dim: int = 0
     kv_stride: int = 1
@@ -111,10 +118,13 @@ SE_STYLES: dict[str, SEStyle] = {
 }
 
 
-def scale_stage_depth(repeats: Sequence[int], multiplier: float) -> list[int]:
-    """Scale a stage's repeat counts so their sum is ceil(sum * multiplier), sharing it out from the last."""
+DEPTH_TRUNCS = ("ceil", "round")
+
+
+def scale_stage_depth(repeats: Sequence[int], multiplier: float, trunc: str = "ceil") -> list[int]:
+    """Scale a stage's repeat counts so their sum is ceil (or round) of sum * multiplier, shared out from the last."""
     remaining = sum(repeats)
-    target = math.ceil(remaining * multiplier)
+    target = math.ceil(remaining * multiplier) if trunc == "ceil" else max(1, round(remaining * multiplier))
     scaled: list[int] = []
     for r in reversed(repeats):
         n = max(1, round(r / remaining * target))
@@ -134,6 +144,12 @@ class _Ctx:
     se_style: str
     layer_scale: float | None = None
     aa: str | None = None
+    width: float = 1.0
+    round_limit: float = 0.9
+
+    def scale(self, chs: int) -> int:
+        """A table's channel count at the model's width."""
+        return make_divisible(chs * self.width, round_limit=self.round_limit)
 
 
 def _strided(ctx: _Ctx, stride: int) -> tuple[int, nn.Module]:
@@ -181,9 +197,7 @@ class DepthwiseSeparableConv(_Residual):
         pw_act = d.kind == "dsa"
         self.has_skip = not pw_act and d.skip is not False and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = create_conv2d(
-            in_chs, in_chs, d.kernel, conv_stride, groups=in_chs, padding=ctx.padding
-        )
+        self.conv_dw = create_conv2d_mixed(in_chs, in_chs, d.kernel, conv_stride, True, ctx.padding)
         self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
         self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
@@ -203,13 +217,13 @@ class InvertedResidual(_Residual):
         act = d.act or ctx.act
         mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
-        self.conv_pw = create_conv2d(in_chs, mid, 1, padding=ctx.padding)
+        self.conv_pw = create_conv2d_mixed(in_chs, mid, d.exp_kernel, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = create_conv2d(mid, mid, d.kernel, conv_stride, groups=mid, padding=ctx.padding)
+        self.conv_dw = create_conv2d_mixed(mid, mid, d.kernel, conv_stride, True, ctx.padding)
         self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
-        self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
+        self.conv_pwl = create_conv2d_mixed(mid, out_chs, d.pwl_kernel, padding=ctx.padding)
         self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
         self.drop_path = drop_path_layer(drop_path)
 
@@ -225,10 +239,12 @@ class EdgeResidual(_Residual):
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         act = d.act or ctx.act
-        mid = make_divisible(in_chs * d.exp_ratio)
+        # EdgeTPU-EfficientNet's first block is sized as if its input had `force_in_chs` channels
+        mid = make_divisible((ctx.scale(d.force_in_chs) if d.force_in_chs else in_chs) * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, conv_stride, padding=ctx.padding)
+        groups = mid // d.group_size if d.group_size else 1  # groups counted on the expanded width
+        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, conv_stride, groups=groups, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
@@ -352,8 +368,10 @@ def build_stages(
     in_chs: int,
     *,
     width_multiplier: float = 1.0,
-    depth_multiplier: float = 1.0,
+    depth_multiplier: float | Sequence[float] = 1.0,
     fix_first_last: bool = False,
+    depth_trunc: str = "ceil",
+    round_limit: float = 0.9,
     act: str = "relu",
     padding: str = "",
     bn_eps: float = 1e-5,
@@ -364,19 +382,27 @@ def build_stages(
 ) -> tuple[nn.Sequential, list[int], list[int], int]:
     """Instantiate a stage table.
 
-    Returns (blocks, out_chs of each stage, stride of each stage, final channels). With `fix_first_last` the
-    first and last stages keep their depth. Stochastic depth grows linearly with the block index. `layer_scale`
+    Returns (blocks, out_chs of each stage, stride of each stage, final channels). `depth_multiplier` is one
+    factor or one per stage, its products rounded up (`depth_trunc='ceil'`) or to the nearest ('round'); with
+    `fix_first_last` the first and last stages keep their depth. Channels are scaled by `width_multiplier` and
+    rounded to multiples of 8, never below `round_limit` times the scaled value. Stochastic depth grows linearly with the block index. `layer_scale`
     is the initial LayerScale of 'uir'/'mqa' blocks (None: none); `aa_layer` ('avg', 'blurpc') makes strided
     convs keep stride 1 and downsample after their norm.
     """
     if se_style not in SE_STYLES:
         raise ValueError(f"se_style must be one of {tuple(SE_STYLES)}, got {se_style!r}")
+    if depth_trunc not in DEPTH_TRUNCS:
+        raise ValueError(f"depth_trunc must be one of {DEPTH_TRUNCS}, got {depth_trunc!r}")
+    if isinstance(depth_multiplier, int | float):
+        depth_multiplier = [depth_multiplier] * len(stages)
+    elif len(depth_multiplier) != len(stages):
+        raise ValueError(f"depth_multiplier has {len(depth_multiplier)} factors for {len(stages)} stages")
     create_aa(aa_layer)  # validate the name before building anything
-    ctx = _Ctx(act, padding, bn_eps, se_style, layer_scale, aa_layer)
+    ctx = _Ctx(act, padding, bn_eps, se_style, layer_scale, aa_layer, width_multiplier, round_limit)
     plan: list[list[tuple[BlockDef, int]]] = []  # per stage: (def, stride) for every block
-    for i, stage in enumerate(stages):
+    for i, (stage, mult) in enumerate(zip(stages, depth_multiplier, strict=True)):
         fixed = fix_first_last and i in (0, len(stages) - 1)
-        counts = scale_stage_depth([d.repeats for d in stage], 1.0 if fixed else depth_multiplier)
+        counts = scale_stage_depth([d.repeats for d in stage], 1.0 if fixed else mult, depth_trunc)
         blocks = []
         for d, n in zip(stage, counts, strict=True):
             unknown = d.kind not in BLOCK_TYPES
@@ -389,7 +415,7 @@ def build_stages(
     for blocks, rates in zip(plan, stage_rates):
         mods = []
         for (d, stride), dpr in zip(blocks, rates):
-            out_chs = make_divisible(d.out_chs * width_multiplier)
+            out_chs = ctx.scale(d.out_chs)
             mods.append(BLOCK_TYPES[d.kind](ctx, d, in_chs, out_chs, stride, dpr))
             in_chs = out_chs
         out_stages.append(nn.Sequential(*mods))
@@ -428,33 +454,20 @@ class EfficientBackbone(ImageModel):
         in_chans: int,
         stem_chs: int,
         *,
-        width_multiplier: float,
-        depth_multiplier: float,
-        fix_first_last: bool,
         act: str,
         padding: str,
         bn_eps: float,
-        se_style: str,
-        drop_path_rate: float,
-        layer_scale: float | None = None,
-        aa_layer: str | None = None,
+        stem_kernel: int = 3,
+        **stage_options,
     ) -> int:
-        """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels."""
-        self.conv_stem = create_conv2d(in_chans, stem_chs, 3, stride=2, padding=padding)
+        """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels.
+
+        `stage_options` are the keyword arguments of `build_stages` (width, depth, SE style, ...).
+        """
+        self.conv_stem = create_conv2d(in_chans, stem_chs, stem_kernel, stride=2, padding=padding)
         self.bn1 = BatchNormAct2d(stem_chs, bn_eps, act)
         self.blocks, chs, strides, out_chs = build_stages(
-            stages,
-            stem_chs,
-            width_multiplier=width_multiplier,
-            depth_multiplier=depth_multiplier,
-            fix_first_last=fix_first_last,
-            act=act,
-            padding=padding,
-            bn_eps=bn_eps,
-            se_style=se_style,
-            drop_path_rate=drop_path_rate,
-            layer_scale=layer_scale,
-            aa_layer=aa_layer,
+            stages, stem_chs, act=act, padding=padding, bn_eps=bn_eps, **stage_options
         )
         # A feature point (0 = stem, p = after stage p-1) is kept where the next stage downsamples, and at the end.
         self.feature_info, self._stage_ends = [], []
