@@ -40,35 +40,29 @@ NOT_BUILT = {
         ),
         "GroupNorm / LayerNorm / EvoNorm instead of BatchNorm",
     ),
-    **dict.fromkeys(
-        (
-            "efficientnet_cc_b0_4e",
-            "efficientnet_cc_b0_8e",
-            "efficientnet_cc_b1_8e",
-            "tf_efficientnet_cc_b0_4e",
-            "tf_efficientnet_cc_b0_8e",
-            "tf_efficientnet_cc_b1_8e",
-        ),
-        "CondConv (routed expert kernels)",
-    ),
     **dict.fromkeys(("efficientnet_x_b3", "efficientnet_x_b5", "efficientnet_h_b5"), "space-to-depth blocks"),
     "gc_efficientnetv2_rw_t": "global-context attention in place of squeeze-excite",
 }
 # the largest variants: built with cheap random weights (check_parity_big), batch 1, 32 px
-HUGE = ("efficientnet_l2", "tf_efficientnet_l2", "efficientnetv2_xl", "tf_efficientnetv2_xl")
+HUGE = (
+    "efficientnet_l2",
+    "tf_efficientnet_l2",
+    "efficientnetv2_xl",
+    "tf_efficientnetv2_xl",
+    "efficientnetv2_l",
+    "tf_efficientnetv2_l",
+    "efficientnet_b8",
+    "tf_efficientnet_b8",
+)
 BIG = (
     "efficientnet_b5",
     "efficientnet_b6",
     "efficientnet_b7",
-    "efficientnet_b8",
     "tf_efficientnet_b5",
     "tf_efficientnet_b6",
     "tf_efficientnet_b7",
-    "tf_efficientnet_b8",
     "tf_efficientnetv2_m",
-    "tf_efficientnetv2_l",
     "efficientnetv2_m",
-    "efficientnetv2_l",
     "efficientnetv2_rw_m",
     "mixnet_xxl",
 )
@@ -91,7 +85,9 @@ def test_parity_huge(arch):
     check_parity_big(arch)
 
 
-@pytest.mark.parametrize("arch", ["tf_efficientnet_lite0", "tf_efficientnetv2_b0", "tf_mixnet_s"])
+@pytest.mark.parametrize(
+    "arch", ["tf_efficientnet_lite0", "tf_efficientnetv2_b0", "tf_mixnet_s", "tf_efficientnet_cc_b0_4e"]
+)
 def test_parity_same_padding_odd_size(arch):
     # odd, non-square inputs exercise the asymmetric TF "SAME" padding of strided convs
     check_parity(arch, input_size=(3, 57, 70), batch_size=1)

@@ -5,6 +5,7 @@ One block vocabulary covers every member:
 - 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1); 'dsa' is the same with an
   activation after the pointwise conv and no residual (MobileNetV1, LCNet),
 - 'ir': inverted residual (1x1 expand -> depthwise kxk -> optional SE -> 1x1 project),
+- 'cc': the inverted residual with CondConv (per-sample mixtures of `experts` kernels, routed from the pooled input),
 - 'er': edge / fused residual (kxk expand -> optional SE -> 1x1 project),
 - 'cn': plain conv + BN + activation (`ConvBlock`),
 - 'uir': universal inverted residual of MobileNetV4 (optional depthwise kxk -> 1x1 expand -> optional depthwise
@@ -28,6 +29,7 @@ from torch import nn
 from ..features import feature_take_indices, to_output_fmt
 from ..layers.attention2d import MultiQueryAttention2d
 from ..layers.blur_pool import create_aa
+from ..layers.cond_conv2d import CondConv2d
 from ..layers.conv2d_same import create_conv2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
@@ -80,6 +82,7 @@ class BlockDef:
     group_size: int = 0
     force_in_chs: int = 0
     exp_kernel: int | tuple[int, ...] = 1
+    experts: int = 0
     pwl_kernel: int | tuple[int, ...] = 1
     heads: int = 0
     key_dim: int = 0
@@ -233,6 +236,35 @@ class InvertedResidual(_Residual):
         return self.bn3(self.conv_pwl(x))
 
 
+class CondConvResidual(_Residual):
+    """An inverted residual whose three convs are CondConv2d, all routed by sigmoid(linear(mean-pooled input))."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        if d.experts < 1:
+            raise ValueError(f"a 'cc' block needs experts >= 1, got {d.experts}")
+        act = d.act or ctx.act
+        mid = make_divisible(in_chs * d.exp_ratio)
+        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        e, pad = d.experts, ctx.padding
+        self.routing_fn = nn.Linear(in_chs, e)
+        self.conv_pw = CondConv2d(in_chs, mid, 1, padding=pad, num_experts=e)
+        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv_dw = CondConv2d(mid, mid, d.kernel, conv_stride, groups=mid, padding=pad, num_experts=e)
+        self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
+        self.conv_pwl = CondConv2d(mid, out_chs, 1, padding=pad, num_experts=e)
+        self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        routing = torch.sigmoid(self.routing_fn(x.mean((2, 3))))  # (B, experts)
+        x = self.bn1(self.conv_pw(x, routing))
+        x = self.se(self.aa(self.bn2(self.conv_dw(x, routing))))
+        return self.bn3(self.conv_pwl(x, routing))
+
+
 class EdgeResidual(_Residual):
     """Fused-MBConv: kxk expand (stride) -> BN/act -> SE -> 1x1 project -> BN."""
 
@@ -356,6 +388,7 @@ BLOCK_TYPES: dict[str, type[_Residual]] = {
     "ds": DepthwiseSeparableConv,
     "dsa": DepthwiseSeparableConv,
     "ir": InvertedResidual,
+    "cc": CondConvResidual,
     "er": EdgeResidual,
     "cn": ConvBlock,
     "uir": UniversalInvertedResidual,

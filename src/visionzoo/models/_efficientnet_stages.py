@@ -231,3 +231,14 @@ STAGES |= {
         (M(1, (3, 5, 7, 9), 2, 200, 6, 0.5), M(3, (3, 5, 7, 9), 1, 200, 6, 0.5, _PWL)),
     ),
 }
+
+
+def _condconv(experts: int) -> tuple[tuple[BlockDef, ...], ...]:
+    """EfficientNet-B0's table with CondConv (`experts` kernels per conv) in the last three stages."""
+    late = tuple(
+        (B("cc", d.repeats, d.kernel, d.stride, d.out_chs, 6, 0.25, experts=experts),) for (d,) in _EFFNET[4:]
+    )
+    return (*_EFFNET[:4], *late)
+
+
+STAGES |= {"efficientnet_cc4": _condconv(4), "efficientnet_cc8": _condconv(8)}

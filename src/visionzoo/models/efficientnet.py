@@ -356,6 +356,12 @@ VARIANTS |= {
     "mobilenet_edgetpu_v2_l": dict(
         stages="mobilenet_edgetpu_v2_l", stem_size=64, stem_kernel_size=7, num_features=1408, **_EDGETPU
     ),
+    "efficientnet_cc_b0_4e": dict(stages="efficientnet_cc4"),
+    "efficientnet_cc_b0_8e": dict(stages="efficientnet_cc8"),
+    "efficientnet_cc_b1_8e": dict(stages="efficientnet_cc8", depth_multiplier=1.1),
+    "tf_efficientnet_cc_b0_4e": dict(stages="efficientnet_cc4", **_TF),
+    "tf_efficientnet_cc_b0_8e": dict(stages="efficientnet_cc8", **_TF),
+    "tf_efficientnet_cc_b1_8e": dict(stages="efficientnet_cc8", depth_multiplier=1.1, **_TF),
     "mixnet_s": dict(stages="mixnet_s", stem_size=16, **_MIXNET),
     "mixnet_m": dict(stages="mixnet_m", stem_size=24, **_MIXNET),
     "mixnet_l": dict(stages="mixnet_m", stem_size=24, width_multiplier=1.3, **_MIXNET),
