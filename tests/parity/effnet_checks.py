@@ -102,3 +102,43 @@ def check_prune(arch: str) -> None:
     assert not any(k.startswith(("conv_head", "classifier", "bn2")) for k in model.state_dict())
     for a, b in zip(before, after, strict=True):
         _close(f"{arch} pruned map", a, b, 0.0)
+
+
+@torch.no_grad()
+def check_parity_big(arch: str, input_size: tuple[int, int, int] = (3, 32, 32)) -> None:
+    """check_parity for the largest variants without paying for two random inits of hundreds of millions of
+    weights: timm's model is built on the meta device and filled with cheap random values, ours takes the
+    very same tensors (strict load with assign=True). forward_features and forward_head(pre_logits) are compared
+    as in check_parity (relative to the feature scale); `forward` is their composition in both libraries."""
+    import timm
+
+    gen = torch.Generator().manual_seed(0)
+    with torch.device("meta"):
+        theirs = timm.create_model(arch)
+        ours = visionzoo.create_model(arch)
+    theirs = theirs.to_empty(device="cpu").eval()
+    for name, t in theirs.state_dict().items():
+        if not t.is_floating_point():
+            continue
+        if t.dim() > 1:  # fan-in scaled weights keep activations of deep nets finite
+            t.copy_(torch.randn(t.shape, generator=gen) * (t[0].numel() ** -0.5))
+        elif name.endswith("running_var"):
+            t.copy_(torch.rand(t.shape, generator=gen) * 0.5 + 0.75)
+        elif name.endswith(("bias", "running_mean")):
+            t.copy_(torch.randn(t.shape, generator=gen) * 0.1)
+        else:  # BN and layer-scale weights
+            t.copy_(torch.rand(t.shape, generator=gen) * 0.5 + 0.5)
+    for m in theirs.modules():  # buffers outside the state dict (none expected) would stay uninitialised
+        assert all(b.device.type == "cpu" for b in m.buffers(recurse=False))
+    ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)
+    ours.eval()
+    x = torch.randn(1, *input_size, generator=gen)
+    f_ours, f_theirs = ours.forward_features(x), theirs.forward_features(x)
+    scale = f_theirs.abs().max().clamp_min(1.0)
+    _close(f"{arch} forward_features", f_ours / scale, f_theirs / scale, 1e-4)
+    _close(
+        f"{arch} forward_head(pre_logits)",
+        ours.forward_head(f_ours, pre_logits=True) / scale,
+        theirs.forward_head(f_theirs, pre_logits=True) / scale,
+        1e-4,
+    )

@@ -2,10 +2,16 @@
 
 One block vocabulary covers every member:
 
-- 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1),
+- 'ds': depthwise-separable conv (depthwise kxk -> optional SE -> pointwise 1x1); 'dsa' is the same with an
+  activation after the pointwise conv and no residual (MobileNetV1, LCNet),
 - 'ir': inverted residual (1x1 expand -> depthwise kxk -> optional SE -> 1x1 project),
+- 'cc': the inverted residual with CondConv (per-sample mixtures of `experts` kernels, routed from the pooled input),
 - 'er': edge / fused residual (kxk expand -> optional SE -> 1x1 project),
-- 'cn': plain conv + BN + activation (`ConvBlock`).
+- 'cn': plain conv + BN + activation (`ConvBlock`),
+- 'uir': universal inverted residual of MobileNetV4 (optional depthwise kxk -> 1x1 expand -> optional depthwise
+  kxk -> 1x1 project -> optional depthwise kxk), which covers the inverted residual, ConvNeXt-like, FFN and
+  "extra depthwise" blocks,
+- 'mqa': MobileNetV4's multi-query attention block (BN -> `MultiQueryAttention2d` -> layer scale).
 
 An architecture is a table of stages, each a tuple of `BlockDef`s, scaled by width and depth multipliers.
 Module names follow timm (`conv_stem`, `bn1`, `blocks.i.j.conv_pw`, ...), so timm checkpoints load as is.
@@ -21,9 +27,14 @@ import torch
 from torch import nn
 
 from ..features import feature_take_indices, to_output_fmt
+from ..layers.attention2d import MultiQueryAttention2d
+from ..layers.blur_pool import create_aa
+from ..layers.cond_conv2d import CondConv2d
 from ..layers.conv2d_same import create_conv2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.layer_scale import LayerScale2d
+from ..layers.mixed_conv2d import create_conv2d_mixed
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.squeeze_excite import SqueezeExcite
 from .base import ImageModel
@@ -36,12 +47,13 @@ __all__ = [
     "InvertedResidual",
     "EdgeResidual",
     "ConvBlock",
+    "UniversalInvertedResidual",
+    "MobileAttention",
     "build_stages",
     "EfficientBackbone",
     "SE_STYLES",
+    "SEStyle",
 ]
-
-SE_STYLES = ("efficientnet", "mobilenetv3")
 
 
 @dataclass(frozen=True)
@@ -49,18 +61,32 @@ class BlockDef:
     """`repeats` identical blocks of one kind; only the first has the stride.
 
     `act` overrides the model's activation; `skip` None means "residual where the shapes allow" for
-    'ds'/'ir'/'er' and "no residual" for 'cn'; False disables it, True enables it for 'cn'.
+    'ds'/'ir'/'er'/'uir'/'mqa' and "no residual" for 'cn'; False disables it, True enables it for 'cn'.
+    A tuple `kernel` makes the depthwise conv of 'ds'/'ir' a MixedConv2d (MixNet), as tuples `exp_kernel` /
+    `pwl_kernel` do for the 1x1 convs of 'ir' (a grouped pointwise conv). `group_size` makes the 'er' expansion conv grouped (output channels per group), `force_in_chs` sizes its expansion
+    from that many input channels. For 'uir', `kernel` is the middle depthwise kernel and `dw_start` / `dw_end` those before the expansion and
+    after the projection (0: no such conv). For 'mqa', `kernel` is that of the key/value downsampling conv.
     """
 
     kind: str
     repeats: int
-    kernel: int
+    kernel: int | tuple[int, ...]
     stride: int
     out_chs: int
     exp_ratio: float = 1.0
     se_ratio: float = 0.0
     act: str | None = None
     skip: bool | None = None
+    dw_start: int = 0
+    dw_end: int = 0
+    group_size: int = 0
+    force_in_chs: int = 0
+    exp_kernel: int | tuple[int, ...] = 1
+    experts: int = 0
+    pwl_kernel: int | tuple[int, ...] = 1
+    heads: int = 0
+    key_dim: int = 0
+    kv_stride: int = 1
 
 
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
@@ -71,10 +97,37 @@ def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> 
     return rounded
 
 
-def scale_stage_depth(repeats: Sequence[int], multiplier: float) -> list[int]:
-    """Scale a stage's repeat counts so their sum is ceil(sum * multiplier), sharing it out from the last."""
+@dataclass(frozen=True)
+class SEStyle:
+    """How a model family sizes and gates its squeeze-excite.
+
+    `from_input`: the SE ratio is relative to the block input (else to the expanded width); `round_limit`:
+    round the bottleneck with `make_divisible` and this limit (0: to the nearest integer); `act`: the SE's own
+    activation (None: the block's); `gate`: the gating function.
+    """
+
+    from_input: bool
+    round_limit: float
+    act: str | None
+    gate: str
+
+
+SE_STYLES: dict[str, SEStyle] = {
+    "efficientnet": SEStyle(from_input=True, round_limit=0.0, act=None, gate="sigmoid"),
+    "mobilenetv3": SEStyle(from_input=False, round_limit=0.9, act="relu", gate="hard_sigmoid"),
+    "mobilenetv3_rw": SEStyle(from_input=False, round_limit=0.0, act=None, gate="hard_sigmoid"),
+    "lcnet": SEStyle(from_input=False, round_limit=0.0, act="relu", gate="hard_sigmoid"),
+    "fbnetv3": SEStyle(from_input=True, round_limit=0.95, act=None, gate="hard_sigmoid"),
+}
+
+
+DEPTH_TRUNCS = ("ceil", "round")
+
+
+def scale_stage_depth(repeats: Sequence[int], multiplier: float, trunc: str = "ceil") -> list[int]:
+    """Scale a stage's repeat counts so their sum is ceil (or round) of sum * multiplier, shared out from the last."""
     remaining = sum(repeats)
-    target = math.ceil(remaining * multiplier)
+    target = math.ceil(remaining * multiplier) if trunc == "ceil" else max(1, round(remaining * multiplier))
     scaled: list[int] = []
     for r in reversed(repeats):
         n = max(1, round(r / remaining * target))
@@ -92,15 +145,35 @@ class _Ctx:
     padding: str
     bn_eps: float
     se_style: str
+    layer_scale: float | None = None
+    aa: str | None = None
+    width: float = 1.0
+    round_limit: float = 0.9
+
+    def scale(self, chs: int) -> int:
+        """A table's channel count at the model's width."""
+        return make_divisible(chs * self.width, round_limit=self.round_limit)
+
+
+def _strided(ctx: _Ctx, stride: int) -> tuple[int, nn.Module]:
+    """(conv stride, downsampler after the norm): with anti-aliasing the conv keeps stride 1 and a pool downsamples."""
+    if ctx.aa is None or stride == 1:
+        return stride, nn.Identity()
+    return 1, create_aa(ctx.aa, stride=stride)
+
+
+def _layer_scale(ctx: _Ctx, chs: int) -> nn.Module:
+    return nn.Identity() if ctx.layer_scale is None else LayerScale2d(chs, ctx.layer_scale)
 
 
 def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str) -> nn.Module:
-    """SE sized from the block input (EfficientNet) or from the expanded width (MobileNetV3)."""
+    """SE on `chs` channels (a block's expanded width), its bottleneck sized as the model's SE style says."""
     if not se_ratio:
         return nn.Identity()
-    if ctx.se_style == "mobilenetv3":
-        return SqueezeExcite(chs, make_divisible(chs * se_ratio), act="relu", gate="hard_sigmoid")
-    return SqueezeExcite(chs, round(chs * (se_ratio / exp_ratio)), act=act, gate="sigmoid")
+    style = SE_STYLES[ctx.se_style]
+    width = chs * (se_ratio / exp_ratio) if style.from_input else chs * se_ratio
+    rd = make_divisible(width, round_limit=style.round_limit) if style.round_limit else round(width)
+    return SqueezeExcite(chs, rd, act=style.act or act, gate=style.gate)
 
 
 class _Residual(nn.Module):
@@ -119,21 +192,23 @@ class _Residual(nn.Module):
 
 
 class DepthwiseSeparableConv(_Residual):
-    """Depthwise kxk (stride) -> BN/act -> SE -> pointwise 1x1 -> BN."""
+    """Depthwise kxk (stride) -> BN/act -> SE -> pointwise 1x1 -> BN (/act for 'dsa')."""
 
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         act = d.act or ctx.act
-        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
-        self.conv_dw = create_conv2d(in_chs, in_chs, d.kernel, stride, groups=in_chs, padding=ctx.padding)
+        pw_act = d.kind == "dsa"
+        self.has_skip = not pw_act and d.skip is not False and stride == 1 and in_chs == out_chs
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv_dw = create_conv2d_mixed(in_chs, in_chs, d.kernel, conv_stride, True, ctx.padding)
         self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
         self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
-        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps, act if pw_act else None)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-        x = self.se(self.bn1(self.conv_dw(x)))
+        x = self.se(self.aa(self.bn1(self.conv_dw(x))))
         return self.bn2(self.conv_pw(x))
 
 
@@ -145,19 +220,49 @@ class InvertedResidual(_Residual):
         act = d.act or ctx.act
         mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
-        self.conv_pw = create_conv2d(in_chs, mid, 1, padding=ctx.padding)
+        self.conv_pw = create_conv2d_mixed(in_chs, mid, d.exp_kernel, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
-        self.conv_dw = create_conv2d(mid, mid, d.kernel, stride, groups=mid, padding=ctx.padding)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv_dw = create_conv2d_mixed(mid, mid, d.kernel, conv_stride, True, ctx.padding)
         self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
-        self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
+        self.conv_pwl = create_conv2d_mixed(mid, out_chs, d.pwl_kernel, padding=ctx.padding)
         self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         x = self.bn1(self.conv_pw(x))  # (B, mid, H, W)
-        x = self.se(self.bn2(self.conv_dw(x)))  # (B, mid, H/s, W/s)
+        x = self.se(self.aa(self.bn2(self.conv_dw(x))))  # (B, mid, H/s, W/s)
         return self.bn3(self.conv_pwl(x))
+
+
+class CondConvResidual(_Residual):
+    """An inverted residual whose three convs are CondConv2d, all routed by sigmoid(linear(mean-pooled input))."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        if d.experts < 1:
+            raise ValueError(f"a 'cc' block needs experts >= 1, got {d.experts}")
+        act = d.act or ctx.act
+        mid = make_divisible(in_chs * d.exp_ratio)
+        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        e, pad = d.experts, ctx.padding
+        self.routing_fn = nn.Linear(in_chs, e)
+        self.conv_pw = CondConv2d(in_chs, mid, 1, padding=pad, num_experts=e)
+        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv_dw = CondConv2d(mid, mid, d.kernel, conv_stride, groups=mid, padding=pad, num_experts=e)
+        self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
+        self.conv_pwl = CondConv2d(mid, out_chs, 1, padding=pad, num_experts=e)
+        self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        routing = torch.sigmoid(self.routing_fn(x.mean((2, 3))))  # (B, experts)
+        x = self.bn1(self.conv_pw(x, routing))
+        x = self.se(self.aa(self.bn2(self.conv_dw(x, routing))))
+        return self.bn3(self.conv_pwl(x, routing))
 
 
 class EdgeResidual(_Residual):
@@ -166,9 +271,12 @@ class EdgeResidual(_Residual):
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         act = d.act or ctx.act
-        mid = make_divisible(in_chs * d.exp_ratio)
+        # EdgeTPU-EfficientNet's first block is sized as if its input had `force_in_chs` channels
+        mid = make_divisible((ctx.scale(d.force_in_chs) if d.force_in_chs else in_chs) * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
-        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, stride, padding=ctx.padding)
+        conv_stride, self.aa = _strided(ctx, stride)
+        groups = mid // d.group_size if d.group_size else 1  # groups counted on the expanded width
+        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, conv_stride, groups=groups, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
@@ -176,7 +284,7 @@ class EdgeResidual(_Residual):
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-        x = self.se(self.bn1(self.conv_exp(x)))  # (B, mid, H/s, W/s)
+        x = self.se(self.aa(self.bn1(self.conv_exp(x))))  # (B, mid, H/s, W/s)
         return self.bn2(self.conv_pwl(x))
 
 
@@ -186,19 +294,105 @@ class ConvBlock(_Residual):
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
-        self.conv = create_conv2d(in_chs, out_chs, d.kernel, stride, padding=ctx.padding)
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv = create_conv2d(in_chs, out_chs, d.kernel, conv_stride, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-        return self.bn1(self.conv(x))
+        return self.aa(self.bn1(self.conv(x)))
+
+
+class ConvNormAct(nn.Module):
+    """kxk conv (stride, `groups`) -> BN (with `act`) -> anti-aliasing downsampler; keys `conv`, `bn`."""
+
+    def __init__(
+        self, ctx: _Ctx, in_chs: int, out_chs: int, kernel: int, stride: int, groups: int, act: str | None
+    ):
+        super().__init__()
+        conv_stride, self.aa = _strided(ctx, stride)
+        self.conv = create_conv2d(in_chs, out_chs, kernel, conv_stride, groups=groups, padding=ctx.padding)
+        self.bn = BatchNormAct2d(out_chs, ctx.bn_eps, act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        return self.aa(self.bn(self.conv(x)))
+
+
+class UniversalInvertedResidual(_Residual):
+    """[depthwise kxk] -> 1x1 expand + act -> [depthwise kxk + act] -> SE -> 1x1 project -> [depthwise kxk].
+
+    The stride goes to the first depthwise conv of the middle and start ones that exists, else to the end one;
+    the optional convs are nn.Identity when absent, so the keys stay those of timm.
+    """
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        if stride > 1 and not (d.dw_start or d.kernel or d.dw_end):
+            raise ValueError("a strided 'uir' block needs at least one depthwise conv")
+        act = d.act or ctx.act
+        mid = make_divisible(in_chs * d.exp_ratio)
+        self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        start_stride = 1 if d.kernel else stride
+        end_stride = stride if not (d.dw_start or d.kernel) else 1
+        self.dw_start = (
+            ConvNormAct(ctx, in_chs, in_chs, d.dw_start, start_stride, in_chs, None)
+            if d.dw_start
+            else nn.Identity()
+        )
+        self.pw_exp = ConvNormAct(ctx, in_chs, mid, 1, 1, 1, act)
+        self.dw_mid = ConvNormAct(ctx, mid, mid, d.kernel, stride, mid, act) if d.kernel else nn.Identity()
+        self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
+        self.pw_proj = ConvNormAct(ctx, mid, out_chs, 1, 1, 1, None)
+        self.dw_end = (
+            ConvNormAct(ctx, out_chs, out_chs, d.dw_end, end_stride, out_chs, None)
+            if d.dw_end
+            else nn.Identity()
+        )
+        self.layer_scale = _layer_scale(ctx, out_chs)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        x = self.pw_exp(self.dw_start(x))  # (B, mid, H', W')
+        x = self.se(self.dw_mid(x))  # (B, mid, H/s, W/s)
+        return self.layer_scale(self.dw_end(self.pw_proj(x)))
+
+
+class MobileAttention(_Residual):
+    """BN (no act) -> multi-query attention (keys and values optionally downsampled) -> layer scale."""
+
+    def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
+        super().__init__()
+        if stride != 1:
+            raise ValueError("'mqa' blocks do not downsample (stride must be 1)")
+        self.has_skip = d.skip is not False and in_chs == out_chs
+        self.norm = BatchNormAct2d(in_chs, ctx.bn_eps)
+        self.attn = MultiQueryAttention2d(
+            in_chs,
+            out_chs,
+            num_heads=d.heads,
+            key_dim=d.key_dim,
+            value_dim=d.key_dim,
+            kv_stride=d.kv_stride,
+            dw_kernel_size=d.kernel,
+            padding=ctx.padding,
+            bn_eps=ctx.bn_eps,
+        )
+        self.layer_scale = _layer_scale(ctx, out_chs)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, Cout, H, W)
+        return self.layer_scale(self.attn(self.norm(x)))
 
 
 BLOCK_TYPES: dict[str, type[_Residual]] = {
     "ds": DepthwiseSeparableConv,
+    "dsa": DepthwiseSeparableConv,
     "ir": InvertedResidual,
+    "cc": CondConvResidual,
     "er": EdgeResidual,
     "cn": ConvBlock,
+    "uir": UniversalInvertedResidual,
+    "mqa": MobileAttention,
 }
 
 
@@ -207,26 +401,41 @@ def build_stages(
     in_chs: int,
     *,
     width_multiplier: float = 1.0,
-    depth_multiplier: float = 1.0,
+    depth_multiplier: float | Sequence[float] = 1.0,
     fix_first_last: bool = False,
+    depth_trunc: str = "ceil",
+    round_limit: float = 0.9,
     act: str = "relu",
     padding: str = "",
     bn_eps: float = 1e-5,
     se_style: str = "efficientnet",
     drop_path_rate: float = 0.0,
+    layer_scale: float | None = None,
+    aa_layer: str | None = None,
 ) -> tuple[nn.Sequential, list[int], list[int], int]:
     """Instantiate a stage table.
 
-    Returns (blocks, out_chs of each stage, stride of each stage, final channels). With `fix_first_last` the
-    first and last stages keep their depth. Stochastic depth grows linearly with the block index.
+    Returns (blocks, out_chs of each stage, stride of each stage, final channels). `depth_multiplier` is one
+    factor or one per stage, its products rounded up (`depth_trunc='ceil'`) or to the nearest ('round'); with
+    `fix_first_last` the first and last stages keep their depth. Channels are scaled by `width_multiplier` and
+    rounded to multiples of 8, never below `round_limit` times the scaled value. Stochastic depth grows linearly with the block index. `layer_scale`
+    is the initial LayerScale of 'uir'/'mqa' blocks (None: none); `aa_layer` ('avg', 'blurpc') makes strided
+    convs keep stride 1 and downsample after their norm.
     """
     if se_style not in SE_STYLES:
-        raise ValueError(f"se_style must be one of {SE_STYLES}, got {se_style!r}")
-    ctx = _Ctx(act=act, padding=padding, bn_eps=bn_eps, se_style=se_style)
+        raise ValueError(f"se_style must be one of {tuple(SE_STYLES)}, got {se_style!r}")
+    if depth_trunc not in DEPTH_TRUNCS:
+        raise ValueError(f"depth_trunc must be one of {DEPTH_TRUNCS}, got {depth_trunc!r}")
+    if isinstance(depth_multiplier, int | float):
+        depth_multiplier = [depth_multiplier] * len(stages)
+    elif len(depth_multiplier) != len(stages):
+        raise ValueError(f"depth_multiplier has {len(depth_multiplier)} factors for {len(stages)} stages")
+    create_aa(aa_layer)  # validate the name before building anything
+    ctx = _Ctx(act, padding, bn_eps, se_style, layer_scale, aa_layer, width_multiplier, round_limit)
     plan: list[list[tuple[BlockDef, int]]] = []  # per stage: (def, stride) for every block
-    for i, stage in enumerate(stages):
+    for i, (stage, mult) in enumerate(zip(stages, depth_multiplier, strict=True)):
         fixed = fix_first_last and i in (0, len(stages) - 1)
-        counts = scale_stage_depth([d.repeats for d in stage], 1.0 if fixed else depth_multiplier)
+        counts = scale_stage_depth([d.repeats for d in stage], 1.0 if fixed else mult, depth_trunc)
         blocks = []
         for d, n in zip(stage, counts, strict=True):
             unknown = d.kind not in BLOCK_TYPES
@@ -239,7 +448,7 @@ def build_stages(
     for blocks, rates in zip(plan, stage_rates):
         mods = []
         for (d, stride), dpr in zip(blocks, rates):
-            out_chs = make_divisible(d.out_chs * width_multiplier)
+            out_chs = ctx.scale(d.out_chs)
             mods.append(BLOCK_TYPES[d.kind](ctx, d, in_chs, out_chs, stride, dpr))
             in_chs = out_chs
         out_stages.append(nn.Sequential(*mods))
@@ -278,29 +487,20 @@ class EfficientBackbone(ImageModel):
         in_chans: int,
         stem_chs: int,
         *,
-        width_multiplier: float,
-        depth_multiplier: float,
-        fix_first_last: bool,
         act: str,
         padding: str,
         bn_eps: float,
-        se_style: str,
-        drop_path_rate: float,
+        stem_kernel: int = 3,
+        **stage_options,
     ) -> int:
-        """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels."""
-        self.conv_stem = create_conv2d(in_chans, stem_chs, 3, stride=2, padding=padding)
+        """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels.
+
+        `stage_options` are the keyword arguments of `build_stages` (width, depth, SE style, ...).
+        """
+        self.conv_stem = create_conv2d(in_chans, stem_chs, stem_kernel, stride=2, padding=padding)
         self.bn1 = BatchNormAct2d(stem_chs, bn_eps, act)
         self.blocks, chs, strides, out_chs = build_stages(
-            stages,
-            stem_chs,
-            width_multiplier=width_multiplier,
-            depth_multiplier=depth_multiplier,
-            fix_first_last=fix_first_last,
-            act=act,
-            padding=padding,
-            bn_eps=bn_eps,
-            se_style=se_style,
-            drop_path_rate=drop_path_rate,
+            stages, stem_chs, act=act, padding=padding, bn_eps=bn_eps, **stage_options
         )
         # A feature point (0 = stem, p = after stage p-1) is kept where the next stage downsamples, and at the end.
         self.feature_info, self._stage_ends = [], []

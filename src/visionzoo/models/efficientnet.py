@@ -18,82 +18,16 @@ from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
 from ..weights.errors import CheckpointMismatchError
 from ._efficient_blocks import (
-    BlockDef,
     DepthwiseSeparableConv,
     EfficientBackbone,
     InvertedResidual,
     init_weights,
     make_divisible,
 )
+from ._efficientnet_stages import STAGES
 from .base import check_num_classes
 
 __all__ = ["EfficientNet", "STAGES", "VARIANTS", "checkpoint_filter", "efficientnet_pytorch_to_timm"]
-
-B = BlockDef
-
-# Stage tables: one tuple of BlockDef(kind, repeats, kernel, stride, out_chs, exp_ratio, se_ratio, ...) per stage.
-_EFFNET = (
-    (B("ds", 1, 3, 1, 16, 1, 0.25),),
-    (B("ir", 2, 3, 2, 24, 6, 0.25),),
-    (B("ir", 2, 5, 2, 40, 6, 0.25),),
-    (B("ir", 3, 3, 2, 80, 6, 0.25),),
-    (B("ir", 3, 5, 1, 112, 6, 0.25),),
-    (B("ir", 4, 5, 2, 192, 6, 0.25),),
-    (B("ir", 1, 3, 1, 320, 6, 0.25),),
-)
-_V2_S = (
-    (B("cn", 2, 3, 1, 24, skip=True),),
-    (B("er", 4, 3, 2, 48, 4),),
-    (B("er", 4, 3, 2, 64, 4),),
-    (B("ir", 6, 3, 2, 128, 4, 0.25),),
-    (B("ir", 9, 3, 1, 160, 6, 0.25),),
-    (B("ir", 15, 3, 2, 256, 6, 0.25),),
-)
-STAGES: dict[str, tuple[tuple[BlockDef, ...], ...]] = {
-    "efficientnet": _EFFNET,
-    # Lite: no squeeze-excite (and ReLU6, set by the variant rows)
-    "efficientnet_lite": tuple(
-        (B(d.kind, d.repeats, d.kernel, d.stride, d.out_chs, d.exp_ratio),) for (d,) in _EFFNET
-    ),
-    "mobilenetv2": (
-        (B("ds", 1, 3, 1, 16),),
-        (B("ir", 2, 3, 2, 24, 6),),
-        (B("ir", 3, 3, 2, 32, 6),),
-        (B("ir", 4, 3, 2, 64, 6),),
-        (B("ir", 3, 3, 1, 96, 6),),
-        (B("ir", 3, 3, 2, 160, 6),),
-        (B("ir", 1, 3, 1, 320, 6),),
-    ),
-    "efficientnetv2_b0": (
-        (B("cn", 1, 3, 1, 16, skip=True),),
-        (B("er", 2, 3, 2, 32, 4),),
-        (B("er", 2, 3, 2, 48, 4),),
-        (B("ir", 3, 3, 2, 96, 4, 0.25),),
-        (B("ir", 5, 3, 1, 112, 6, 0.25),),
-        (B("ir", 8, 3, 2, 192, 6, 0.25),),
-    ),
-    "efficientnetv2_s": _V2_S,
-    # the first "rw" small model: edge-residual first stage and a wider last stage
-    "efficientnetv2_rw_s": ((B("er", 2, 3, 1, 24, 1),), *_V2_S[1:-1], (B("ir", 15, 3, 2, 272, 6, 0.25),)),
-    "efficientnetv2_m": (
-        (B("cn", 3, 3, 1, 24, skip=True),),
-        (B("er", 5, 3, 2, 48, 4),),
-        (B("er", 5, 3, 2, 80, 4),),
-        (B("ir", 7, 3, 2, 160, 4, 0.25),),
-        (B("ir", 14, 3, 1, 176, 6, 0.25),),
-        (B("ir", 18, 3, 2, 304, 6, 0.25),),
-        (B("ir", 5, 3, 1, 512, 6, 0.25),),
-    ),
-    "efficientnetv2_l": (
-        (B("cn", 4, 3, 1, 32, skip=True),),
-        (B("er", 7, 3, 2, 64, 4),),
-        (B("er", 7, 3, 2, 96, 4),),
-        (B("ir", 10, 3, 2, 192, 4, 0.25),),
-        (B("ir", 19, 3, 1, 224, 6, 0.25),),
-        (B("ir", 25, 3, 2, 384, 6, 0.25),),
-        (B("ir", 7, 3, 1, 640, 6, 0.25),),
-    ),
-}
 
 
 class EfficientNet(EfficientBackbone):
@@ -104,6 +38,11 @@ class EfficientNet(EfficientBackbone):
         width_multiplier, depth_multiplier: channel and depth scaling (channels rounded to multiples of 8).
         stem_size, num_features: stem and head-conv widths before scaling.
         fix_stem_head: keep the stem and head widths and the first/last stage depths unscaled (Lite, MobileNetV2-d).
+        fix_stem: keep the stem width unscaled; scale_head: scale the head width (`num_features`, 0: no head conv).
+        stem_kernel_size: kernel of the stem conv.
+        round_limit: scaled channels are rounded to multiples of 8 no lower than this fraction of the exact value.
+        depth_trunc: 'ceil' or 'round' the scaled stage depths; `depth_multiplier` may give one factor per stage.
+        aa_layer: anti-aliased downsampling in the blocks ('avg', 'blurpc'; None: strided convs).
         act_layer: activation name ('swish', 'relu6', 'silu', ...).
         pad_type: '' for PyTorch symmetric padding, 'same' for TensorFlow "SAME" padding.
         bn_eps: BatchNorm epsilon (1e-3 for TensorFlow ports).
@@ -113,10 +52,16 @@ class EfficientNet(EfficientBackbone):
         self,
         stages: str = "efficientnet",
         width_multiplier: float = 1.0,
-        depth_multiplier: float = 1.0,
+        depth_multiplier: float | tuple[float, ...] = 1.0,
         stem_size: int = 32,
         num_features: int = 1280,
         fix_stem_head: bool = False,
+        fix_stem: bool = False,
+        scale_head: bool = True,
+        stem_kernel_size: int = 3,
+        round_limit: float = 0.9,
+        depth_trunc: str = "ceil",
+        aa_layer: str | None = None,
         act_layer: str = "swish",
         pad_type: str = "",
         bn_eps: float = 1e-5,
@@ -129,9 +74,10 @@ class EfficientNet(EfficientBackbone):
         super().__init__()
         if stages not in STAGES:
             raise ValueError(f"unknown stage table {stages!r}; known: {', '.join(STAGES)}")
-        if not fix_stem_head:
-            stem_size = make_divisible(stem_size * width_multiplier)
-            num_features = make_divisible(num_features * width_multiplier)
+        if not (fix_stem_head or fix_stem):
+            stem_size = make_divisible(stem_size * width_multiplier, round_limit=round_limit)
+        if num_features and scale_head and not fix_stem_head:
+            num_features = make_divisible(num_features * width_multiplier, round_limit=round_limit)
         self.arch_desc = (
             f"EfficientNet(stages={stages!r}, width={width_multiplier}, depth={depth_multiplier})"
         )
@@ -143,15 +89,22 @@ class EfficientNet(EfficientBackbone):
             width_multiplier=width_multiplier,
             depth_multiplier=depth_multiplier,
             fix_first_last=fix_stem_head,
+            depth_trunc=depth_trunc,
+            round_limit=round_limit,
             act=act_layer,
             padding=pad_type,
             bn_eps=bn_eps,
+            stem_kernel=stem_kernel_size,
             se_style="efficientnet",
             drop_path_rate=drop_path_rate,
+            aa_layer=aa_layer,
         )
-        self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)
-        self.bn2 = BatchNormAct2d(num_features, bn_eps, act_layer)
-        self.num_features = num_features
+        if num_features:
+            self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)
+            self.bn2 = BatchNormAct2d(num_features, bn_eps, act_layer)
+        else:  # MobileNetV1: pool the last stage directly
+            self.conv_head, self.bn2 = nn.Identity(), nn.Identity()
+        self.num_features = num_features or chs
         self.num_classes = num_classes
         self.global_pool, self.classifier = self._make_head(num_classes, global_pool)
         init_weights(self)
@@ -328,6 +281,99 @@ VARIANTS: dict[str, dict] = {
         depth_multiplier=1.4,
         fix_stem_head=True,
         act_layer="relu6",
+    ),
+}
+
+_RELU_FIXED_HEAD = dict(act_layer="relu", scale_head=False)  # the NAS models keep a 1280 (or given) head
+_EDGE = dict(stages="efficientnet_edge", act_layer="relu")
+_TINY = dict(stages="efficientnet", fix_stem=True, scale_head=False, depth_trunc="round")
+_V2_BASE = dict(stages="efficientnetv2_b0", round_limit=0.0, **_V2)
+_EDGETPU = dict(act_layer="relu", scale_head=False)
+_MIXNET = dict(num_features=1536, depth_trunc="round", **_RELU_FIXED_HEAD)  # early stages ReLU, later swish
+
+VARIANTS |= {
+    "efficientnet_b8": dict(stages="efficientnet", width_multiplier=2.2, depth_multiplier=3.6),
+    "efficientnet_l2": dict(stages="efficientnet", width_multiplier=4.3, depth_multiplier=5.3),
+    "tf_efficientnet_b8": dict(stages="efficientnet", width_multiplier=2.2, depth_multiplier=3.6, **_TF),
+    "tf_efficientnet_l2": dict(stages="efficientnet", width_multiplier=4.3, depth_multiplier=5.3, **_TF),
+    "efficientnet_blur_b0": dict(stages="efficientnet", aa_layer="blurpc"),
+    "efficientnet_es": dict(**_EDGE),
+    "efficientnet_em": dict(depth_multiplier=1.1, **_EDGE),
+    "efficientnet_el": dict(width_multiplier=1.2, depth_multiplier=1.4, **_EDGE),
+    "tf_efficientnet_es": dict(**_EDGE, **_TF),
+    "tf_efficientnet_em": dict(depth_multiplier=1.1, **_EDGE, **_TF),
+    "tf_efficientnet_el": dict(width_multiplier=1.2, depth_multiplier=1.4, **_EDGE, **_TF),
+    "efficientnetv2_rw_t": dict(
+        stages="efficientnetv2_s", stem_size=24, width_multiplier=0.8, depth_multiplier=0.9, act_layer="silu"
+    ),
+    "efficientnetv2_rw_m": dict(
+        stages="efficientnetv2_rw_s",
+        stem_size=24,
+        num_features=1792,
+        width_multiplier=1.2,
+        depth_multiplier=(1.2,) * 4 + (1.6,) * 2,
+        act_layer="silu",
+    ),
+    "efficientnetv2_s": dict(stages="efficientnetv2_s", stem_size=24, act_layer="silu"),
+    "efficientnetv2_m": dict(stages="efficientnetv2_m", stem_size=24, act_layer="silu"),
+    "efficientnetv2_l": dict(stages="efficientnetv2_l", act_layer="silu"),
+    "efficientnetv2_xl": dict(stages="efficientnetv2_xl", act_layer="silu"),
+    "tf_efficientnetv2_xl": dict(stages="efficientnetv2_xl", **_V2),
+    "tf_efficientnetv2_b1": dict(depth_multiplier=1.1, **_V2_BASE),
+    "tf_efficientnetv2_b2": dict(width_multiplier=1.1, depth_multiplier=1.2, **_V2_BASE),
+    "tf_efficientnetv2_b3": dict(width_multiplier=1.2, depth_multiplier=1.4, **_V2_BASE),
+    "mnasnet_050": dict(stages="mnasnet_b1", width_multiplier=0.5, **_RELU_FIXED_HEAD),
+    "mnasnet_075": dict(stages="mnasnet_b1", width_multiplier=0.75, **_RELU_FIXED_HEAD),
+    "mnasnet_100": dict(stages="mnasnet_b1", **_RELU_FIXED_HEAD),
+    "mnasnet_140": dict(stages="mnasnet_b1", width_multiplier=1.4, **_RELU_FIXED_HEAD),
+    "semnasnet_050": dict(stages="mnasnet_a1", width_multiplier=0.5, **_RELU_FIXED_HEAD),
+    "semnasnet_075": dict(stages="mnasnet_a1", width_multiplier=0.75, **_RELU_FIXED_HEAD),
+    "semnasnet_100": dict(stages="mnasnet_a1", **_RELU_FIXED_HEAD),
+    "semnasnet_140": dict(stages="mnasnet_a1", width_multiplier=1.4, **_RELU_FIXED_HEAD),
+    "mnasnet_small": dict(stages="mnasnet_small", stem_size=8, **_RELU_FIXED_HEAD),
+    "spnasnet_100": dict(stages="spnasnet", **_RELU_FIXED_HEAD),
+    "fbnetc_100": dict(stages="fbnetc", stem_size=16, num_features=1984, **_RELU_FIXED_HEAD),
+    # below width 1 MobileNetV2 keeps its 1280 head
+    "mobilenetv2_035": dict(stages="mobilenetv2", width_multiplier=0.35, act_layer="relu6", scale_head=False),
+    "mobilenetv2_050": dict(stages="mobilenetv2", width_multiplier=0.5, act_layer="relu6", scale_head=False),
+    "mobilenetv2_075": dict(stages="mobilenetv2", width_multiplier=0.75, act_layer="relu6", scale_head=False),
+    "mobilenetv1_100": dict(stages="mobilenetv1", num_features=0, act_layer="relu6"),
+    "mobilenetv1_100h": dict(stages="mobilenetv1", num_features=1024, act_layer="relu6"),
+    "mobilenetv1_125": dict(stages="mobilenetv1", width_multiplier=1.25, num_features=0, act_layer="relu6"),
+    "tinynet_a": dict(width_multiplier=1.0, depth_multiplier=1.2, **_TINY),
+    "tinynet_b": dict(width_multiplier=0.75, depth_multiplier=1.1, **_TINY),
+    "tinynet_c": dict(width_multiplier=0.54, depth_multiplier=0.85, **_TINY),
+    "tinynet_d": dict(width_multiplier=0.54, depth_multiplier=0.695, **_TINY),
+    "tinynet_e": dict(width_multiplier=0.51, depth_multiplier=0.6, **_TINY),
+    "mobilenet_edgetpu_100": dict(stages="mobilenet_edgetpu", **_EDGETPU),
+    "mobilenet_edgetpu_v2_xs": dict(stages="mobilenet_edgetpu_v2_xs", **_EDGETPU),
+    "mobilenet_edgetpu_v2_s": dict(
+        stages="mobilenet_edgetpu_v2_s", stem_size=64, stem_kernel_size=5, **_EDGETPU
+    ),
+    "mobilenet_edgetpu_v2_m": dict(
+        stages="mobilenet_edgetpu_v2_m", stem_size=64, stem_kernel_size=5, num_features=1344, **_EDGETPU
+    ),
+    "mobilenet_edgetpu_v2_l": dict(
+        stages="mobilenet_edgetpu_v2_l", stem_size=64, stem_kernel_size=7, num_features=1408, **_EDGETPU
+    ),
+    "efficientnet_cc_b0_4e": dict(stages="efficientnet_cc4"),
+    "efficientnet_cc_b0_8e": dict(stages="efficientnet_cc8"),
+    "efficientnet_cc_b1_8e": dict(stages="efficientnet_cc8", depth_multiplier=1.1),
+    "tf_efficientnet_cc_b0_4e": dict(stages="efficientnet_cc4", **_TF),
+    "tf_efficientnet_cc_b0_8e": dict(stages="efficientnet_cc8", **_TF),
+    "tf_efficientnet_cc_b1_8e": dict(stages="efficientnet_cc8", depth_multiplier=1.1, **_TF),
+    "mixnet_s": dict(stages="mixnet_s", stem_size=16, **_MIXNET),
+    "mixnet_m": dict(stages="mixnet_m", stem_size=24, **_MIXNET),
+    "mixnet_l": dict(stages="mixnet_m", stem_size=24, width_multiplier=1.3, **_MIXNET),
+    "mixnet_xl": dict(stages="mixnet_m", stem_size=24, width_multiplier=1.6, depth_multiplier=1.2, **_MIXNET),
+    "mixnet_xxl": dict(
+        stages="mixnet_m", stem_size=24, width_multiplier=2.4, depth_multiplier=1.3, **_MIXNET
+    ),
+    "tf_mixnet_s": dict(stages="mixnet_s", stem_size=16, **_MIXNET, **_TF),
+    "tf_mixnet_m": dict(stages="mixnet_m", stem_size=24, **_MIXNET, **_TF),
+    "tf_mixnet_l": dict(stages="mixnet_m", stem_size=24, width_multiplier=1.3, **_MIXNET, **_TF),
+    "test_efficientnet": dict(
+        stages="test_efficientnet", stem_size=24, num_features=256, round_limit=0.0, act_layer="silu"
     ),
 }
 
