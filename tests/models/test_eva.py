@@ -216,3 +216,13 @@ def test_reset_classifier_cannot_add_attention_pooling():
 def test_unknown_keyword_is_a_type_error():
     with pytest.raises(TypeError, match="does not take the keyword argument"):
         visionzoo.create_model(EVA02, patch_drop_rate=0.1)
+
+
+def test_rotary_cache_from_inference_mode_serves_training():
+    model = small()
+    x = torch.randn(1, 3, 28, 42)
+    with torch.inference_mode():
+        model(x)  # fills the rotary cache
+    model.train()
+    model(x).sum().backward()  # the cached embedding is a plain tensor autograd can save
+    assert model.patch_embed.proj.weight.grad is not None

@@ -63,23 +63,26 @@ def _patch(arch: str) -> int:
 _POOL = torch.randn(1_000_003, generator=torch.Generator().manual_seed(0))  # a prime length: rows differ
 
 
-def _values(n: int, offset: int) -> torch.Tensor:
-    """n standard-normal values from the pool, starting at `offset` (drawing 1e8 fresh ones takes seconds)."""
-    reps = -(-(n + offset) // _POOL.numel())
-    return _POOL.repeat(reps)[offset : offset + n] if reps > 1 else _POOL[offset : offset + n]
+def _copy_pool(flat: torch.Tensor, offset: int) -> None:
+    """Fill `flat` with consecutive pool values from `offset`, wrapping (drawing 1e8 fresh ones takes seconds)."""
+    pos, n, size = 0, flat.numel(), _POOL.numel()
+    while pos < n:
+        take = min(n - pos, size - offset)
+        flat[pos : pos + take].copy_(_POOL[offset : offset + take])
+        pos, offset = pos + take, 0
 
 
 @torch.no_grad()
 def _fill(model: torch.nn.Module) -> None:
     """Values of a realistic scale: matrices ~ N(0, 1/fan_in), norm weights ~ 1, the rest small."""
     for i, (name, p) in enumerate(model.named_parameters()):
-        v = _values(p.numel(), (7919 * i) % _POOL.numel()).view(p.shape)
+        _copy_pool(p.view(-1), (7919 * i) % _POOL.numel())
         if p.ndim >= 2 and not name.endswith(("_token", "pos_embed", "latent")):
-            p.copy_(v * math.prod(p.shape[1:]) ** -0.5)
+            p.mul_(math.prod(p.shape[1:]) ** -0.5)
         elif p.ndim == 1 and name.endswith("weight"):
-            p.copy_(1 + 0.1 * v)
+            p.mul_(0.1).add_(1.0)
         else:
-            p.copy_(0.1 * v)
+            p.mul_(0.1)
 
 
 def build_pair(arch: str, **kwargs):

@@ -86,7 +86,9 @@ class _CachedRope(nn.Module):
         key = (int(shape[0]), int(shape[1]), torch.device(device))
         embed = self._cache.get(key)
         if embed is None:
-            embed = self._build(key[:2], key[2])
+            # a plain tensor even under inference_mode, so that a later training step can use the cache
+            with torch.inference_mode(False), torch.no_grad():
+                embed = self._build(key[:2], key[2])
             if not embed.is_meta:
                 self._cache[key] = embed
         return embed
