@@ -509,8 +509,8 @@ def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: Eva) -> dict[s
             q, _, v = value.chunk(3)
             out[key.replace("qkv.bias", "q_bias")], out[key.replace("qkv.bias", "v_bias")] = q, v
             continue
-        if key.endswith(".attn.qkv.bias") and not has_qkv_bias:
-            continue  # all-zero biases of DINOv3 checkpoints for models built without qkv bias
+        if key.endswith(".attn.qkv.bias") and not has_qkv_bias and not value.any():
+            continue  # all-zero biases of DINOv3 checkpoints for models built without (a non-zero one stays: strict load names it)
         if key == "pos_embed":
             value = _fit_pos_embed(value, model)
         out[key] = value
