@@ -17,6 +17,10 @@ def small_config(arch: str) -> tuple[dict, tuple[int, int, int]]:
     if module in ("vision_transformer", "deit"):
         patch = int(arch.split("patch")[1].split("_")[0])
         return dict(img_size=patch * 4), (3, patch * 4, patch * 4)
+    if module == "eva":  # one narrow block on a 2x2 patch grid (the family reaches 7B parameters)
+        patch = int(arch.split("patch")[1].split("_")[0])
+        kv = dict(num_kv_heads=None) if "sapiens2" in arch else {}  # per-block heads are set for full depth
+        return dict(img_size=patch * 2, depth=1, embed_dim=64, num_heads=2, **kv), (3, patch * 2, patch * 2)
     if module == "swin_transformer":
         if "window12" in arch:
             return dict(img_size=192, window_size=6), (3, 192, 192)

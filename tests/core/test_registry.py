@@ -66,7 +66,7 @@ def test_list_models_filters():
     assert "vit_tiny_patch16_224.augreg_in21k_ft_in1k" in tagged
     assert all("." in n for n in tagged)
     assert visionzoo.list_pretrained("vit_tiny_patch16_224*") == tagged
-    untagged = visionzoo.list_models("vit_tiny_patch16_*", include_tags=False)
+    untagged = visionzoo.list_models("vit_tiny_patch16_*", module="vision_transformer", include_tags=False)
     assert untagged == ["vit_tiny_patch16_224", "vit_tiny_patch16_384"]
 
 

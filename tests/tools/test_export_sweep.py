@@ -14,6 +14,7 @@ REPRESENTATIVES = {
     "convnext": ("convnext_atto", 64, dict(depths=(1, 1, 1, 1))),
     "deit": ("deit_tiny_patch16_224", 64, dict(depth=2)),
     "efficientnet": ("mobilenetv2_100", 64, dict(depth_multiplier=0.1)),  # one block per stage
+    "eva": ("eva02_tiny_patch14_224", 56, dict(depth=2)),  # absolute + rotary position, SwiGLU
     "mobilenetv3": ("mobilenetv3_small_075", 64, dict(depth_multiplier=0.1)),
     "regnet": ("regnetx_002", 64, {}),
     "resnet": ("resnet18", 64, {}),

@@ -1,4 +1,4 @@
-"""Global pooling with a selectable type, shared by the CNN heads."""
+"""Global pooling with a selectable type: NCHW maps (the CNN heads) and token sequences (transformer heads)."""
 
 from __future__ import annotations
 
@@ -40,3 +40,23 @@ class SelectAdaptivePool2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"pool_type={self.pool_type!r}, flatten={self.flatten}"
+
+
+TOKEN_POOL_TYPES = ("", "token", "avg", "max", "avgmax")
+
+
+def pool_tokens(x: torch.Tensor, pool_type: str, num_prefix_tokens: int = 1) -> torch.Tensor:
+    """Pool a token sequence [B, N, C] -> [B, C]: 'token' (the first token), or 'avg' / 'max' / 'avgmax' over
+    the tokens after the `num_prefix_tokens` class/register tokens; '' returns `x` unchanged."""
+    if not pool_type:
+        return x
+    if pool_type == "token":
+        return x[:, 0]
+    patches = x[:, num_prefix_tokens:]
+    if pool_type == "avg":
+        return patches.mean(dim=1)
+    if pool_type == "max":
+        return patches.amax(dim=1)
+    if pool_type == "avgmax":
+        return 0.5 * (patches.amax(dim=1) + patches.mean(dim=1))
+    raise ValueError(f"token pool_type must be one of {TOKEN_POOL_TYPES}, got {pool_type!r}")
