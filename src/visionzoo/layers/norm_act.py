@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.fx
 from torch import nn
@@ -36,17 +38,27 @@ class BatchNormAct2d(nn.BatchNorm2d):
 
 
 class ConvBnAct(nn.Module):
-    """Conv (no bias, symmetric padding) -> BatchNorm -> ReLU or nothing; keys `conv` and `bn`."""
+    """Conv (no bias, symmetric padding) -> norm -> activation; keys `conv` and `bn`.
+
+    `act`: True (ReLU), False (none) or an activation name; `norm`: the norm class by channels (BatchNorm2d).
+    """
 
     def __init__(
-        self, in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: int = 1, act: bool = True
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int,
+        stride: int = 1,
+        groups: int = 1,
+        act: bool | str = True,
+        norm: Callable[[int], nn.Module] = nn.BatchNorm2d,
     ):
         super().__init__()
         self.conv = nn.Conv2d(
             in_chs, out_chs, kernel_size, stride, kernel_size // 2, groups=groups, bias=False
         )
-        self.bn = nn.BatchNorm2d(out_chs)
-        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+        self.bn = norm(out_chs)
+        self.act = create_act("relu" if act is True else act or None, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
         return self.act(self.bn(self.conv(x)))
