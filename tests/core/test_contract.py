@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import visionzoo
+from tests.small_models import regnet_narrow, resnet_small
 from visionzoo import registry
 
 
@@ -21,6 +22,10 @@ def small_config(arch: str) -> tuple[dict, tuple[int, int, int]]:
         if "window12" in arch:
             return dict(img_size=192, window_size=6), (3, 192, 192)
         return {}, (3, 224, 224)
+    if module == "resnet":
+        return resnet_small(arch), (3, 32, 32)
+    if module == "regnet":
+        return regnet_narrow(arch), (3, 32, 32)
     return {}, (3, 32, 32)
 
 

@@ -10,6 +10,7 @@ import torch
 
 import visionzoo
 from tests.memory import assert_checkpointing_keeps_gradients
+from tests.small_models import regnet_narrow
 from visionzoo.models.regnet import VARIANTS, RegNet, regnet_stages
 
 from .harness import build_pair, check_parity
@@ -21,19 +22,6 @@ LIVE = dict(zero_init_last=False)
 ARCHS = timm.list_models(module="regnet")  # all 36 architectures of timm 1.0.31's regnet module
 SMALL = ["regnetx_002", "regnetx_004", "regnetx_008", "regnety_002", "regnety_004", "regnety_008"]
 BIG = [a for a in ARCHS if a not in SMALL]
-
-# Models whose widest stage passes this run at 1/8 width (w0, wa and group_size divided by 8 and passed to
-# both models; the stage structure is unchanged): the SEER / SWAG sizes have 0.3-1.3 B parameters. Their
-# full-size layouts are compared on the meta device (below, and for every tag in test_tag_layouts.py).
-WIDE = 2000
-
-
-def _narrow(arch: str) -> dict:
-    row = VARIANTS[arch]
-    if regnet_stages(row["w0"], row["wa"], row["wm"], row["depth"], row["group_size"])[-1].width <= WIDE:
-        return {}
-    w0 = max(8, round(row["w0"] / 8 / 8) * 8)
-    return dict(w0=w0, wa=row["wa"] * w0 / row["w0"], group_size=max(8, row["group_size"] // 8))
 
 
 def test_every_timm_arch_and_tag_is_registered():
@@ -50,8 +38,9 @@ def test_parity(arch):
 @pytest.mark.parametrize("arch", BIG)
 def test_parity_big(arch):
     # 32x32 runs every layer (the last stage sees 1x1 maps); spatial code is covered by the 64x64 runs.
+    # The widest models (SEER / SWAG sizes) run at 1/8 width: tests/small_models.py.
     live = {} if "zero_init_last" in VARIANTS[arch] else LIVE  # RegNetZ: already off, in timm too
-    check_parity(arch, input_size=(3, 32, 32), batch_size=1, atol=2e-4, **live, **_narrow(arch))
+    check_parity(arch, input_size=(3, 32, 32), batch_size=1, atol=2e-4, **live, **regnet_narrow(arch))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -215,3 +204,25 @@ def test_final_conv_intermediates_and_pruning_match_timm(arch):
         assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
         assert ours.num_features == theirs.num_features
         torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "tv_name, arch", [("regnet_x_400mf", "regnetx_004_tv"), ("regnet_y_800mf", "regnety_008_tv")]
+)
+def test_torchvision_checkpoint(tmp_path, tv_name, arch):
+    """torchvision's RegNet layout (the tv2_in1k originals) loads through the family's checkpoint filter."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    tv = getattr(torchvision.models, tv_name)().eval()
+    with torch.no_grad():  # non-trivial BN statistics and weights, so a mis-mapped tensor shows up
+        for m in tv.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+    path = tmp_path / "tv.pth"
+    torch.save(tv.state_dict(), path)
+    ours = visionzoo.create_model(arch, checkpoint_path=path).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), tv(x), atol=1e-4, rtol=0)

@@ -9,6 +9,7 @@ import torch
 
 import visionzoo
 from tests.parity.harness import build_pair, check_parity
+from tests.small_models import resnet_small
 from visionzoo.models.resnet import VARIANTS
 
 timm = pytest.importorskip("timm")
@@ -19,19 +20,11 @@ ARCHS = timm.list_models(module="resnet")  # all 81 architectures of timm 1.0.31
 # the comparison blind to it (and to the SE / ECA after it); zero_init_last=False on both sides keeps them live.
 LIVE = dict(zero_init_last=False)
 
-# Compared at (1, 1, 2, 1) blocks per stage and half the stage widths (both passed to both models): every
-# kind of block, shortcut and attention still runs, and the file stays fast. Full depth and width run in
-# the option tests below (resnet18, resnet50d) and for the pruned models, whose widths are given per
-# block. Full-size layouts (which fix the SE widths and ECA kernel sizes) are compared for every
-# architecture below and for every tag in test_tag_layouts.py, on the meta device.
-SHALLOW = dict(layers=(1, 1, 2, 1), channels=(32, 64, 128, 256))
-
-
-def _kwargs(arch: str) -> dict:
-    row = VARIANTS[arch]
-    if sum(row["layers"]) > 4 and "block_widths" not in row:
-        return dict(LIVE, **SHALLOW)
-    return dict(LIVE)
+# Compared at (1, 1, 2, 1) blocks per stage and half the stage widths (tests/small_models.py, passed to
+# both models): every kind of block, shortcut and attention still runs, and the file stays fast. Full
+# depth and width run in the option tests below (resnet18, resnet50d) and for the pruned models, whose
+# widths are given per block. Full-size layouts (which fix the SE widths and ECA kernel sizes) are
+# compared for every architecture below and for every tag in test_tag_layouts.py, on the meta device.
 
 
 # 40 px: the layer3 and layer4 inputs are 5x5 and 3x3, so the ResNet-D shortcut's ceil-mode pool and the
@@ -53,7 +46,7 @@ def test_every_timm_tag_is_registered():
 @pytest.mark.parametrize("arch", ARCHS)
 def test_parity(arch):
     size = EVEN_SIZE if VARIANTS[arch].get("aa") == "avg" else SIZE
-    check_parity(arch, input_size=size, batch_size=1, **_kwargs(arch))
+    check_parity(arch, input_size=size, batch_size=1, **LIVE, **resnet_small(arch, half_width=True))
 
 
 @pytest.mark.parametrize("arch", ARCHS)

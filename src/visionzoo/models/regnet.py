@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +30,15 @@ from ..registry import register_variants
 from ._efficient_blocks import make_divisible
 from .base import ImageModel, check_num_classes
 
-__all__ = ["RegNet", "RegBottleneck", "RegPreBottleneck", "RegStageSpec", "regnet_stages", "VARIANTS"]
+__all__ = [
+    "RegNet",
+    "RegBottleneck",
+    "RegPreBottleneck",
+    "RegStageSpec",
+    "regnet_stages",
+    "checkpoint_filter",
+    "VARIANTS",
+]
 
 NORM_TYPES = ("batchnorm", "groupnorm")
 DOWNSAMPLE_TYPES = ("conv1x1", "avg", "")
@@ -449,6 +458,48 @@ class RegNet(ImageModel):
         return dict(stem=r"^stem", blocks=r"^s(\d+)" if coarse else r"^s(\d+)\.b(\d+)")
 
 
+# -- checkpoints --------------------------------------------------------------------------------------
+
+# torchvision's block-internal names -> ours, applied in order to the part after `sN.bM.`
+_TV_BLOCK_NAMES = (
+    ("f.a.0.", "conv1.conv."),
+    ("f.a.1.", "conv1.bn."),
+    ("f.b.0.", "conv2.conv."),
+    ("f.b.1.", "conv2.bn."),
+    ("f.se.", "se."),
+    ("f.c.0.", "conv3.conv."),
+    ("f.c.1.", "conv3.bn."),
+    ("proj.0.", "downsample.conv."),
+    ("proj.1.", "downsample.bn."),
+)
+_TV_BLOCK_KEY = re.compile(r"^trunk_output\.block(\d+)\.block\d+-(\d+)\.(.*)$")
+
+
+def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Fit a timm or torchvision RegNet checkpoint to `model`.
+
+    timm keys pass through. torchvision's (`stem.0/1`, `trunk_output.blockN.blockN-M.f.{a,b,c}`, `proj`,
+    `fc`: the `tv2_in1k` originals) are renamed to timm's.
+    """
+    if "stem.0.weight" not in state_dict:
+        return state_dict
+    out = {}
+    for key, value in state_dict.items():
+        key = key.replace("stem.0.", "stem.conv.").replace("stem.1.", "stem.bn.")
+        m = _TV_BLOCK_KEY.match(key)
+        if m:
+            rest = m.group(3)
+            for old, new in _TV_BLOCK_NAMES:
+                if rest.startswith(old):
+                    rest = new + rest[len(old) :]
+                    break
+            key = f"s{m.group(1)}.b{int(m.group(2)) + 1}.{rest}"
+        elif key.startswith("fc."):
+            key = "head." + key
+        out[key] = value
+    return out
+
+
 # -- variants -----------------------------------------------------------------------------------------
 
 # (w0, wa, wm, depth, group size) per size; from the paper's model tables (as listed in timm's model_cfgs).
@@ -514,4 +565,4 @@ VARIANTS: dict[str, dict] = {
     "regnetz_040_h": _row(_REGNETZ["040"], _Z, num_features=1536),
 }
 
-register_variants(VARIANTS, RegNet)  # timm-layout checkpoints load as they are: no filter
+register_variants(VARIANTS, RegNet, checkpoint_filter=checkpoint_filter)
