@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import visionzoo
+from tests.small_models import regnet_narrow, resnet_small
 from visionzoo import registry
 
 
@@ -29,6 +30,10 @@ def small_config(arch: str) -> tuple[dict, tuple[int, int, int]]:
         return dict(mlp_ratio=1 / 64), (3, 32, 32)  # a 64-wide first MLP conv instead of 103M weights
     if module in ("inception_v3", "inception_v4", "inception_resnet_v2"):
         return {}, (3, 75, 75)  # unpadded stems and reductions: the smallest size they accept
+    if module == "resnet":
+        return resnet_small(arch), (3, 32, 32)
+    if module == "regnet":
+        return regnet_narrow(arch), (3, 32, 32)
     return {}, (3, 32, 32)
 
 

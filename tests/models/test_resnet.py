@@ -228,6 +228,15 @@ def test_grad_checkpointing_same_outputs_less_memory():
         (dict(cardinality=0), "cardinality, base_width and stem_width"),
         (dict(global_pool="mean"), "global_pool must be one of"),
         (dict(global_pool=""), "needs num_classes=0"),
+        (dict(attn="cbam"), "attn must be one of"),
+        (dict(aa="max"), "aa must be one of"),
+        (dict(norm="layernorm"), "norm must be one of"),
+        (dict(attn="se", se_ratio=0.0), "se_ratio"),
+        (dict(block_reduce_first=0), "reduce_first"),
+        (dict(down_kernel_size=2), "down_kernel_size must be a positive odd int"),
+        (dict(channels=(64, 128, 256)), "channels must be four"),
+        (dict(block=("basic",) * 3), "block must be one of"),
+        (dict(block_widths=[(8, 8, 8)]), "block_widths needs one"),
     ],
 )
 def test_bad_arguments(kwargs, match):

@@ -1,4 +1,4 @@
-"""RegNetX / RegNetY against timm 1.0.31 (the oracle), and the width generator against the paper."""
+"""RegNet X / Y / Z / V against timm 1.0.31 (the oracle), and the width generator against the paper."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 import visionzoo
 from tests.memory import assert_checkpointing_keeps_gradients
+from tests.small_models import regnet_narrow
 from visionzoo.models.regnet import VARIANTS, RegNet, regnet_stages
 
 from .harness import build_pair, check_parity
@@ -18,8 +19,15 @@ from .harness import build_pair, check_parity
 # the comparison blind to it; zero_init_last=False (on both sides) keeps the branches alive.
 LIVE = dict(zero_init_last=False)
 
+ARCHS = timm.list_models(module="regnet")  # all 36 architectures of timm 1.0.31's regnet module
 SMALL = ["regnetx_002", "regnetx_004", "regnetx_008", "regnety_002", "regnety_004", "regnety_008"]
-BIG = [a for a in VARIANTS if a not in SMALL]
+BIG = [a for a in ARCHS if a not in SMALL]
+
+
+def test_every_timm_arch_and_tag_is_registered():
+    assert sorted(visionzoo.list_models(module="regnet")) == sorted(ARCHS)
+    ours = visionzoo.list_models(module="regnet", pretrained=True)
+    assert sorted(ours) == sorted(timm.list_models(module="regnet", pretrained=True))
 
 
 @pytest.mark.parametrize("arch", SMALL)
@@ -30,7 +38,21 @@ def test_parity(arch):
 @pytest.mark.parametrize("arch", BIG)
 def test_parity_big(arch):
     # 32x32 runs every layer (the last stage sees 1x1 maps); spatial code is covered by the 64x64 runs.
-    check_parity(arch, input_size=(3, 32, 32), batch_size=1, atol=2e-4, **LIVE)
+    # The widest models (SEER / SWAG sizes) run at 1/8 width: tests/small_models.py.
+    live = {} if "zero_init_last" in VARIANTS[arch] else LIVE  # RegNetZ: already off, in timm too
+    check_parity(arch, input_size=(3, 32, 32), batch_size=1, atol=2e-4, **live, **regnet_narrow(arch))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_feature_info_and_keys_match_timm(arch):
+    with torch.device("meta"):
+        theirs = timm.create_model(arch)
+        ours = visionzoo.create_model(arch)
+    assert ours.feature_info == theirs.feature_info
+    assert ours.num_features == theirs.num_features == ours.head_hidden_size
+    assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
+        k: tuple(v.shape) for k, v in theirs.state_dict().items()
+    }
 
 
 @pytest.mark.parametrize(
@@ -58,10 +80,20 @@ def test_unpooled_classifier_rejected():
 
 
 def test_bad_design_parameters():
+    with pytest.raises(ValueError, match="3 stages, not 4"):
+        RegNet(w0=8, wa=8.0, wm=2.0, depth=4, group_size=8)
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        visionzoo.create_model("regnetz_005", downsample="max")
+    with pytest.raises(ValueError, match="norm must be one of"):
+        visionzoo.create_model("regnetx_002", norm="layernorm")
+    with pytest.raises(ValueError, match="unknown activation"):
+        visionzoo.create_model("regnetx_002", act="swishy")
+    with pytest.raises(ValueError, match="only norm='batchnorm'"):
+        visionzoo.create_model("regnetv_040", norm="groupnorm")
     with pytest.raises(ValueError, match="wm > 1"):
-        regnet_stages(w0=24, wa=36.44, wm=1.0, depth=13, group_width=8)
+        regnet_stages(w0=24, wa=36.44, wm=1.0, depth=13, group_size=8)
     with pytest.raises(ValueError, match="depth >= 1"):
-        RegNet(w0=24, wa=36.44, wm=2.49, depth=0, group_width=8)
+        RegNet(w0=24, wa=36.44, wm=2.49, depth=0, group_size=8)
 
 
 # Stage widths and depths printed in the RegNet paper (Radosavovic et al. 2020, appendix figures).
@@ -77,7 +109,7 @@ PAPER = {
 @pytest.mark.parametrize("arch", list(PAPER))
 def test_generator_matches_paper(arch):
     row = VARIANTS[arch]
-    specs = regnet_stages(row["w0"], row["wa"], row["wm"], row["depth"], row["group_width"])
+    specs = regnet_stages(row["w0"], row["wa"], row["wm"], row["depth"], row["group_size"])
     widths, depths = PAPER[arch]
     assert [s.width for s in specs] == widths
     assert [s.depth for s in specs] == depths
@@ -126,7 +158,7 @@ def test_forward_intermediates_and_feature_info():
 
 
 def test_grad_checkpointing_same_gradients():
-    model = RegNet(w0=8, wa=8.0, wm=2.0, depth=4, group_width=8, se_ratio=0.25, num_classes=5, **LIVE)
+    model = RegNet(w0=8, wa=8.0, wm=1.5, depth=5, group_size=8, se_ratio=0.25, num_classes=5, **LIVE)
     assert_checkpointing_keeps_gradients(model, torch.randn(2, 3, 32, 32))
 
 
@@ -150,3 +182,47 @@ def test_loads_timm_checkpoint_file(tmp_path):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["regnetz_005", "regnetv_040"])
+@torch.no_grad()
+def test_final_conv_intermediates_and_pruning_match_timm(arch):
+    """RegNetZ's final 1x1 conv and RegNetV's final activation follow the last stage only."""
+    import copy
+
+    pair = build_pair(arch, **({} if "zero_init_last" in VARIANTS[arch] else LIVE))
+    x = torch.randn(1, 3, 64, 64)
+    for kw in (dict(indices=[1, 3]), dict(indices=[1, 2], stop_early=True), dict(indices=None)):
+        (got_x, got), (want_x, want) = (m.forward_intermediates(x, **kw) for m in pair)
+        torch.testing.assert_close(got_x, want_x, atol=1e-4, rtol=0)
+        for g, w in zip(got, want, strict=True):
+            torch.testing.assert_close(g, w, atol=1e-4, rtol=0)
+    for indices, prune_head in (([1, 2], True), ([4], True), ([4], False)):
+        ours, theirs = (copy.deepcopy(m) for m in pair)
+        kept = ours.prune_intermediate_layers(indices, prune_head=prune_head)
+        assert kept == list(theirs.prune_intermediate_layers(indices, prune_head=prune_head))
+        assert sorted(ours.state_dict()) == sorted(theirs.state_dict())
+        assert ours.num_features == theirs.num_features
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "tv_name, arch", [("regnet_x_400mf", "regnetx_004_tv"), ("regnet_y_800mf", "regnety_008_tv")]
+)
+def test_torchvision_checkpoint(tmp_path, tv_name, arch):
+    """torchvision's RegNet layout (the tv2_in1k originals) loads through the family's checkpoint filter."""
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    tv = getattr(torchvision.models, tv_name)().eval()
+    with torch.no_grad():  # non-trivial BN statistics and weights, so a mis-mapped tensor shows up
+        for m in tv.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.5)
+    path = tmp_path / "tv.pth"
+    torch.save(tv.state_dict(), path)
+    ours = visionzoo.create_model(arch, checkpoint_path=path).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), tv(x), atol=1e-4, rtol=0)

@@ -9,42 +9,44 @@ import torch
 
 import visionzoo
 from tests.parity.harness import build_pair, check_parity
+from tests.small_models import resnet_small
+from visionzoo.models.resnet import VARIANTS
 
 timm = pytest.importorskip("timm")
 
-ARCHS = [
-    "resnet18",
-    "resnet26",
-    "resnet34",
-    "resnet50",
-    "resnet101",
-    "resnet152",
-    "resnet18d",
-    "resnet26d",
-    "resnet34d",
-    "resnet50d",
-    "resnet101d",
-    "resnet152d",
-    "wide_resnet50_2",
-    "wide_resnet101_2",
-    "resnext50_32x4d",
-    "resnext101_32x4d",
-    "resnext101_32x8d",
-    "resnext101_64x4d",
-]
-SMALL = {"resnet18", "resnet26", "resnet34", "resnet18d", "resnet26d", "resnet34d"}
+ARCHS = timm.list_models(module="resnet")  # all 81 architectures of timm 1.0.31's resnet module
 
-# 40 px: the layer3 and layer4 inputs are 5x5 and 3x3, so the ResNet-D shortcut's ceil-mode pool sees odd sizes.
+# timm zero-initialises each block's last norm, which would make every residual branch output zero and
+# the comparison blind to it (and to the SE / ECA after it); zero_init_last=False on both sides keeps them live.
+LIVE = dict(zero_init_last=False)
+
+# Compared at (1, 1, 2, 1) blocks per stage and half the stage widths (tests/small_models.py, passed to
+# both models): every kind of block, shortcut and attention still runs, and the file stays fast. Full
+# depth and width run in the option tests below (resnet18, resnet50d) and for the pruned models, whose
+# widths are given per block. Full-size layouts (which fix the SE widths and ECA kernel sizes) are
+# compared for every architecture below and for every tag in test_tag_layouts.py, on the meta device.
+
+
+# 40 px: the layer3 and layer4 inputs are 5x5 and 3x3, so the ResNet-D shortcut's ceil-mode pool and the
+# blur pool's reflect padding see odd sizes. The 2x2 average-pool anti-aliasing needs even sizes (in timm
+# too): 64 px.
 SIZE = (3, 40, 40)
+EVEN_SIZE = (3, 64, 64)
 
 
-def test_every_table_arch_is_covered():
+def test_every_timm_arch_is_registered():
     assert sorted(visionzoo.list_models(module="resnet")) == sorted(ARCHS)
+
+
+def test_every_timm_tag_is_registered():
+    ours = visionzoo.list_models(module="resnet", pretrained=True)
+    assert sorted(ours) == sorted(timm.list_models(module="resnet", pretrained=True))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_parity(arch):
-    check_parity(arch, input_size=SIZE, batch_size=2 if arch in SMALL else 1)
+    size = EVEN_SIZE if VARIANTS[arch].get("aa") == "avg" else SIZE
+    check_parity(arch, input_size=size, batch_size=1, **LIVE, **resnet_small(arch, half_width=True))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -53,7 +55,7 @@ def test_feature_info_and_keys_match_timm(arch):
         theirs = timm.create_model(arch)
         ours = visionzoo.create_model(arch)
     assert ours.feature_info == theirs.feature_info
-    assert ours.num_features == theirs.num_features
+    assert ours.num_features == theirs.num_features == ours.head_hidden_size
     assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
         k: tuple(v.shape) for k, v in theirs.state_dict().items()
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.fx
 from torch import nn
@@ -45,10 +47,11 @@ def symmetric_padding(
 
 
 class ConvBnAct(nn.Module):
-    """Bias-free conv -> BatchNorm (eps `eps`) -> ReLU, or nothing with `act=False`; keys `conv` and `bn`.
+    """Bias-free conv -> norm (BatchNorm, eps `eps`) -> activation; keys `conv` and `bn`.
 
     `padding=None` pads symmetrically for the kernel, stride and dilation; an int or (h, w) pair is used
-    as given (the Inception stems use 0). Kernels may be non-square ((1, 7) in Inception).
+    as given (the Inception stems use 0). Kernels may be non-square ((1, 7) in Inception). `act`: True
+    (ReLU), False (none) or an activation name; `norm`: another norm class, built from the channel count.
     """
 
     def __init__(
@@ -61,13 +64,14 @@ class ConvBnAct(nn.Module):
         dilation: int = 1,
         groups: int = 1,
         eps: float = 1e-5,
-        act: bool = True,
+        act: bool | str = True,
+        norm: Callable[[int], nn.Module] | None = None,
     ):
         super().__init__()
         pad = symmetric_padding(kernel_size, stride, dilation) if padding is None else padding
         self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad, dilation, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(out_chs, eps=eps)
-        self.act = nn.ReLU(inplace=True) if act else nn.Identity()
+        self.bn = nn.BatchNorm2d(out_chs, eps=eps) if norm is None else norm(out_chs)
+        self.act = create_act("relu" if act is True else act or None, inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
         return self.act(self.bn(self.conv(x)))

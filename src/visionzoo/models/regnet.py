@@ -1,14 +1,18 @@
-"""RegNetX and RegNetY (Radosavovic et al. 2020, "Designing Network Design Spaces").
+"""RegNetX, RegNetY, RegNetZ and RegNetV (Radosavovic et al. 2020, "Designing Network Design Spaces";
+Dollar et al. 2021, "Fast and Accurate Model Scaling"), including the SEER and SWAG RegNetY sizes.
 
 Stage widths and depths are generated from the paper's RegNet parameters (w0, wa, wm, depth, group
-width); RegNetY adds squeeze-and-excitation. State dict keys follow timm's layout (`stem`, `s1..s4.bN`,
-`head.fc`), so `timm/regnet*` checkpoints load unchanged.
+size); RegNetY adds squeeze-and-excitation, RegNetZ inverted bottlenecks with linear outputs and no
+projection shortcuts, RegNetV (timm's) pre-activation blocks. State dict keys follow timm's layout
+(`stem`, `s1..s4.bN`, `final_conv`, `head.fc`), so `timm/regnet*` checkpoints load unchanged.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -16,15 +20,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
+from ..layers.activations import create_act
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
-from ..layers.norm_act import ConvBnAct
+from ..layers.norm_act import BatchNormAct2d, ConvBnAct
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
+from ._efficient_blocks import make_divisible
 from .base import ImageModel, check_num_classes
 
-__all__ = ["RegNet", "RegBottleneck", "RegStageSpec", "regnet_stages", "VARIANTS"]
+__all__ = [
+    "RegNet",
+    "RegBottleneck",
+    "RegPreBottleneck",
+    "RegStageSpec",
+    "regnet_stages",
+    "checkpoint_filter",
+    "VARIANTS",
+]
+
+NORM_TYPES = ("batchnorm", "groupnorm")
+DOWNSAMPLE_TYPES = ("conv1x1", "avg", "")
 
 
 @dataclass(frozen=True)
@@ -41,8 +58,9 @@ def regnet_stages(
     wa: float,
     wm: float,
     depth: int,
-    group_width: int,
+    group_size: int,
     bottle_ratio: float = 1.0,
+    group_min_ratio: float = 0.0,
     quant: int = 8,
 ) -> list[RegStageSpec]:
     """Stage widths/depths of a RegNet from its design-space parameters (paper, section 3.3).
@@ -50,11 +68,12 @@ def regnet_stages(
     Block j gets the continuous width u_j = w0 + wa * j, which is snapped to the nearest power of wm
     times w0 (w0 * wm ** round(log(u_j / w0) / log(wm))) and rounded to a multiple of `quant`. Runs of
     equal width form the stages. Each stage's group width is then capped at its bottleneck width and the
-    bottleneck width rounded to a multiple of the group width.
+    bottleneck width rounded to a multiple of the group width (to the nearest one, or with
+    `group_min_ratio`, torchvision's rounding: the nearest that keeps at least that fraction of the width).
     """
-    if w0 <= 0 or wa <= 0 or wm <= 1 or depth < 1 or group_width < 1:
+    if w0 <= 0 or wa <= 0 or wm <= 1 or depth < 1 or group_size < 1:
         raise ValueError(
-            f"need w0 > 0, wa > 0, wm > 1, depth >= 1, group_width >= 1; got {w0}, {wa}, {wm}, {depth}, {group_width}"
+            f"need w0 > 0, wa > 0, wm > 1, depth >= 1, group_size >= 1; got {w0}, {wa}, {wm}, {depth}, {group_size}"
         )
     widths = []
     for j in range(depth):
@@ -72,16 +91,46 @@ def regnet_stages(
     specs = []
     for w, n in runs:
         inner = int(w * bottle_ratio)  # bottleneck width
-        g = min(group_width, inner)
-        inner = max(g, int(round(inner / g)) * g)  # a whole number of groups
+        g = min(group_size, inner)
+        if group_min_ratio:
+            inner = make_divisible(inner, g, round_limit=group_min_ratio)
+        else:
+            inner = max(g, int(round(inner / g)) * g)  # a whole number of groups
         specs.append(RegStageSpec(width=int(inner / bottle_ratio), depth=n, group_width=g))
     return specs
 
 
-class RegBottleneck(nn.Module):
-    """RegNet X/Y block: 1x1 -> grouped 3x3 (strided) -> [SE] -> 1x1, plus shortcut, then ReLU.
+def _norm_layer(norm: str) -> Callable[[int], nn.Module]:
+    """The norm class by channels: BatchNorm2d, or GroupNorm with groups of 16 channels."""
+    if norm == "groupnorm":
+        return lambda chs: nn.GroupNorm(chs // 16, chs)
+    return nn.BatchNorm2d
 
-    The SE bottleneck width is `se_ratio` times the block's input width.
+
+def _shortcut(kind: str, in_chs: int, out_chs: int, stride: int, norm: str, preact: bool) -> nn.Module | None:
+    """The shortcut of a block: identity when the shape stays, else a projection (a strided 1x1 conv, or a
+    2x2 average pool then a 1x1 conv; normed unless `preact`), or None (no residual, `kind` '')."""
+    if stride == 1 and in_chs == out_chs:
+        return nn.Identity()
+    if not kind:
+        return None
+    conv_stride = stride if kind == "conv1x1" else 1
+    if preact:
+        proj: nn.Module = nn.Conv2d(in_chs, out_chs, 1, conv_stride, bias=False)
+    else:
+        proj = ConvBnAct(in_chs, out_chs, 1, conv_stride, act=False, norm=_norm_layer(norm))
+    if kind == "conv1x1":
+        return proj
+    pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+    return nn.Sequential(pool, proj)
+
+
+class RegBottleneck(nn.Module):
+    """RegNet X/Y/Z block: 1x1 -> grouped 3x3 (strided) -> [SE] -> 1x1, plus shortcut, then the activation.
+
+    The bottleneck is `bottle_ratio` times the output width (RegNetZ: 4, an inverted bottleneck); the SE
+    bottleneck width is `se_ratio` times the block's input width. `linear_out` drops the final activation;
+    downsample '' drops the residual of blocks that change shape.
     """
 
     def __init__(
@@ -89,24 +138,30 @@ class RegBottleneck(nn.Module):
         in_chs: int,
         out_chs: int,
         stride: int = 1,
-        group_width: int = 1,
+        group_size: int = 1,
         bottle_ratio: float = 1.0,
         se_ratio: float = 0.0,
         drop_path: float = 0.0,
+        act: str = "relu",
+        norm: str = "batchnorm",
+        downsample: str = "conv1x1",
+        linear_out: bool = False,
     ):
         super().__init__()
         inner = int(round(out_chs * bottle_ratio))
-        if inner % group_width:
-            raise ValueError(f"bottleneck width {inner} is not a multiple of the group width {group_width}")
-        self.conv1 = ConvBnAct(in_chs, inner, 1)
-        self.conv2 = ConvBnAct(inner, inner, 3, stride, groups=inner // group_width)
-        self.se: nn.Module = SEModule(inner, int(round(in_chs * se_ratio))) if se_ratio > 0 else nn.Identity()
-        self.conv3 = ConvBnAct(inner, out_chs, 1, act=False)
-        self.act3 = nn.ReLU()
-        if stride != 1 or in_chs != out_chs:
-            self.downsample: nn.Module = ConvBnAct(in_chs, out_chs, 1, stride, act=False)
-        else:
-            self.downsample = nn.Identity()
+        if inner % group_size:
+            raise ValueError(f"bottleneck width {inner} is not a multiple of the group size {group_size}")
+        norm_layer = _norm_layer(norm)
+        self.conv1 = ConvBnAct(in_chs, inner, 1, act=act, norm=norm_layer)
+        self.conv2 = ConvBnAct(inner, inner, 3, stride, groups=inner // group_size, act=act, norm=norm_layer)
+        self.se: nn.Module = nn.Identity()
+        if se_ratio > 0:
+            self.se = SEModule(
+                inner, int(round(in_chs * se_ratio)), act_layer=functools.partial(create_act, act)
+            )
+        self.conv3 = ConvBnAct(inner, out_chs, 1, act=False, norm=norm_layer)
+        self.act3 = create_act(None if linear_out else act)
+        self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, preact=False)
         self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
@@ -115,7 +170,62 @@ class RegBottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
         y = self.conv3(self.se(self.conv2(self.conv1(x))))
-        return self.act3(self.drop_path(y) + self.downsample(x))
+        if self.downsample is not None:
+            y = self.drop_path(y) + self.downsample(x)
+        return self.act3(y)
+
+
+class RegPreBottleneck(nn.Module):
+    """Pre-activation RegNet block (RegNetV): norm+act before each conv, the shortcut taken after the first.
+
+    Keys `norm1, conv1, norm2, conv2, se, norm3, conv3, downsample`; no activation after the sum.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        group_size: int = 1,
+        bottle_ratio: float = 1.0,
+        se_ratio: float = 0.0,
+        drop_path: float = 0.0,
+        act: str = "relu",
+        norm: str = "batchnorm",
+        downsample: str = "conv1x1",
+        linear_out: bool = False,
+    ):
+        super().__init__()
+        if norm != "batchnorm":
+            raise ValueError(f"pre-activation RegNets support only norm='batchnorm', got {norm!r}")
+        inner = int(round(out_chs * bottle_ratio))
+        if inner % group_size:
+            raise ValueError(f"bottleneck width {inner} is not a multiple of the group size {group_size}")
+        self.norm1 = BatchNormAct2d(in_chs, act=act)
+        self.conv1 = nn.Conv2d(in_chs, inner, 1, bias=False)
+        self.norm2 = BatchNormAct2d(inner, act=act)
+        self.conv2 = nn.Conv2d(inner, inner, 3, stride, 1, groups=inner // group_size, bias=False)
+        self.se: nn.Module = nn.Identity()
+        if se_ratio > 0:
+            self.se = SEModule(
+                inner, int(round(in_chs * se_ratio)), act_layer=functools.partial(create_act, act)
+            )
+        self.norm3 = BatchNormAct2d(inner, act=act)
+        self.conv3 = nn.Conv2d(inner, out_chs, 1, bias=False)
+        self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, preact=True)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def zero_init_last(self) -> None:
+        """Nothing to zero: the branch ends in a conv, not a norm."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
+        x = self.norm1(x)
+        y = self.conv1(x)
+        y = self.conv2(self.norm2(y))
+        y = self.conv3(self.norm3(self.se(y)))
+        if self.downsample is not None:
+            y = self.drop_path(y) + self.downsample(x)
+        return y
 
 
 class RegStage(nn.Module):
@@ -126,21 +236,20 @@ class RegStage(nn.Module):
         in_chs: int,
         spec: RegStageSpec,
         stride: int,
-        bottle_ratio: float,
-        se_ratio: float,
         drop_path_rates: Sequence[float],
+        block_cls: type[RegBottleneck] | type[RegPreBottleneck] = RegBottleneck,
+        **block_kwargs,
     ):
         super().__init__()
         self.grad_checkpointing = False
         for j in range(spec.depth):
-            block = RegBottleneck(
+            block = block_cls(
                 in_chs if j == 0 else spec.width,
                 spec.width,
                 stride if j == 0 else 1,
                 spec.group_width,
-                bottle_ratio,
-                se_ratio,
-                drop_path_rates[j],
+                drop_path=drop_path_rates[j],
+                **block_kwargs,
             )
             self.add_module(f"b{j + 1}", block)
 
@@ -149,14 +258,22 @@ class RegStage(nn.Module):
 
 
 class RegNet(ImageModel):
-    """RegNet classifier: 3x3 stem (stride 2), four stages `s1..s4` (stride 2 each), pool, `head.fc`.
+    """RegNet classifier: 3x3 stem (stride 2), four stages `s1..s4` (stride 2 each), `final_conv`, pool, `head.fc`.
 
     Args:
-        w0, wa, wm, depth, group_width: RegNet design-space parameters (initial width, width slope,
+        w0, wa, wm, depth, group_size: RegNet design-space parameters (initial width, width slope,
             width multiplier, total blocks, group width of the 3x3 convs).
         se_ratio: squeeze-excite width relative to the block input (0: RegNetX, 0.25: RegNetY).
-        bottle_ratio: bottleneck width relative to the block width.
+        bottle_ratio: bottleneck width relative to the block width (RegNetZ: 4).
+        group_min_ratio: torchvision's rounding of bottleneck widths to whole groups (0: timm's, nearest).
         stem_width: stem conv channels.
+        downsample: shortcut of blocks that change shape: 'conv1x1', 'avg' (2x2 pool, 1x1 conv) or ''
+            (none: no residual in those blocks, RegNetZ).
+        linear_out: no activation after the residual sum (RegNetZ); the model then ends in one.
+        preact: pre-activation blocks and an un-normed stem (RegNetV); the model ends in an activation.
+        num_features: width of a final 1x1 conv + norm + act before the pooling (0: none).
+        act: 'relu' or another activation name ('silu' for RegNetZ/V).
+        norm: 'batchnorm' or 'groupnorm' (groups of 16 channels).
         num_classes: classifier size; 0 gives pooled features.
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
@@ -171,10 +288,17 @@ class RegNet(ImageModel):
         wa: float = 42.63,
         wm: float = 2.66,
         depth: int = 21,
-        group_width: int = 24,
+        group_size: int = 24,
         se_ratio: float = 0.0,
         bottle_ratio: float = 1.0,
+        group_min_ratio: float = 0.0,
         stem_width: int = 32,
+        downsample: str = "conv1x1",
+        linear_out: bool = False,
+        preact: bool = False,
+        num_features: int = 0,
+        act: str = "relu",
+        norm: str = "batchnorm",
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -183,24 +307,51 @@ class RegNet(ImageModel):
         zero_init_last: bool = True,
     ):
         super().__init__()
-        specs = regnet_stages(w0, wa, wm, depth, group_width, bottle_ratio)
+        if downsample not in DOWNSAMPLE_TYPES:
+            raise ValueError(f"downsample must be one of {DOWNSAMPLE_TYPES}, got {downsample!r}")
+        if norm not in NORM_TYPES:
+            raise ValueError(f"norm must be one of {NORM_TYPES}, got {norm!r}")
+        if num_features < 0:
+            raise ValueError(f"num_features must be >= 0, got {num_features}")
+        create_act(act)  # a clear error for an unknown activation name
+        specs = regnet_stages(w0, wa, wm, depth, group_size, bottle_ratio, group_min_ratio)
+        if len(specs) != 4:
+            raise ValueError(f"these RegNet parameters give {len(specs)} stages, not 4")
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
 
-        self.stem = ConvBnAct(in_chans, stem_width, 3, 2)  # (B, in_chans, H, W) -> (B, stem, H/2, W/2)
+        # (B, in_chans, H, W) -> (B, stem, H/2, W/2)
+        if preact:
+            self.stem: nn.Module = nn.Conv2d(in_chans, stem_width, 3, 2, 1, bias=False)
+        else:
+            self.stem = ConvBnAct(in_chans, stem_width, 3, 2, act=act, norm=_norm_layer(norm))
         self.feature_info = [dict(num_chs=stem_width, reduction=2, module="stem")]
         stage_rates = stage_drop_path_rates(drop_path_rate, [s.depth for s in specs])
+        block_kwargs = dict(
+            bottle_ratio=bottle_ratio,
+            se_ratio=se_ratio,
+            act=act,
+            norm=norm,
+            downsample=downsample,
+            linear_out=linear_out,
+        )
+        block_cls = RegPreBottleneck if preact else RegBottleneck
         chs, reduction = stem_width, 2
         self.stage_names = []
         for i, (spec, rates) in enumerate(zip(specs, stage_rates), start=1):
             reduction *= 2
             name = f"s{i}"
-            self.add_module(name, RegStage(chs, spec, 2, bottle_ratio, se_ratio, rates))
+            self.add_module(name, RegStage(chs, spec, 2, rates, block_cls, **block_kwargs))
             self.stage_names.append(name)
             self.feature_info.append(dict(num_chs=spec.width, reduction=reduction, module=name))
             chs = spec.width
-        self.final_conv = nn.Identity()  # a projection slot in timm's layout; unused by the X/Y variants
+        # after the last stage: a 1x1 conv to num_features, or the activation the blocks left out, or nothing
+        if num_features:
+            self.final_conv: nn.Module = ConvBnAct(chs, num_features, 1, act=act, norm=_norm_layer(norm))
+            chs = num_features
+        else:
+            self.final_conv = create_act(act if (linear_out or preact) else None)
         self.num_features = chs
         self.head = nn.Module()
         self._set_head(num_classes, global_pool)
@@ -224,7 +375,7 @@ class RegNet(ImageModel):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.Linear):
@@ -232,7 +383,7 @@ class RegNet(ImageModel):
                 nn.init.zeros_(m.bias)
         if zero_init_last:
             for m in self.modules():
-                if isinstance(m, RegBottleneck):
+                if isinstance(m, (RegBottleneck, RegPreBottleneck)):
                     m.zero_init_last()
 
     # -- forward --------------------------------------------------------------------------------------
@@ -274,11 +425,16 @@ class RegNet(ImageModel):
         output_fmt: str = "NCHW",
         intermediates_only: bool = False,
     ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Stem output (index 0) and each stage's output (1..4). `norm` has no effect (no final norm)."""
-        take, _ = feature_take_indices(len(self.feature_info), indices)
+        """Stem output (index 0) and each stage's output (1..4). `norm` has no effect (no final norm).
+
+        The returned final map has been through `final_conv` only when every stage ran.
+        """
+        take, last = feature_take_indices(len(self.feature_info), indices)
         steps = [self.stem, *self._stages()]
         x, maps = collect_intermediates(x, steps, take, output_fmt, stop_early or intermediates_only)
-        return maps if intermediates_only else (self.final_conv(x), maps)
+        if intermediates_only:
+            return maps
+        return (self.final_conv(x) if last == len(self.stage_names) or not stop_early else x), maps
 
     def prune_intermediate_layers(
         self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
@@ -287,9 +443,14 @@ class RegNet(ImageModel):
         take, last = feature_take_indices(len(self.feature_info), indices)
         for name in self.stage_names[last:]:
             setattr(self, name, nn.Identity())
-        if last < len(self.stage_names):
+        # a final conv is not part of the feature maps: it goes with the later stages or with the head
+        prune_end = last < len(self.stage_names) or (
+            (prune_norm or prune_head) and isinstance(self.final_conv, ConvBnAct)
+        )
+        if prune_end:
             self.final_conv = nn.Identity()
-        if prune_head:
+            self.num_features = self.feature_info[last]["num_chs"]
+        if prune_head or prune_end:
             self.reset_classifier(0, "")
         return take
 
@@ -297,12 +458,55 @@ class RegNet(ImageModel):
         return dict(stem=r"^stem", blocks=r"^s(\d+)" if coarse else r"^s(\d+)\.b(\d+)")
 
 
+# -- checkpoints --------------------------------------------------------------------------------------
+
+# torchvision's block-internal names -> ours, applied in order to the part after `sN.bM.`
+_TV_BLOCK_NAMES = (
+    ("f.a.0.", "conv1.conv."),
+    ("f.a.1.", "conv1.bn."),
+    ("f.b.0.", "conv2.conv."),
+    ("f.b.1.", "conv2.bn."),
+    ("f.se.", "se."),
+    ("f.c.0.", "conv3.conv."),
+    ("f.c.1.", "conv3.bn."),
+    ("proj.0.", "downsample.conv."),
+    ("proj.1.", "downsample.bn."),
+)
+_TV_BLOCK_KEY = re.compile(r"^trunk_output\.block(\d+)\.block\d+-(\d+)\.(.*)$")
+
+
+def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Fit a timm or torchvision RegNet checkpoint to `model`.
+
+    timm keys pass through. torchvision's (`stem.0/1`, `trunk_output.blockN.blockN-M.f.{a,b,c}`, `proj`,
+    `fc`: the `tv2_in1k` originals) are renamed to timm's.
+    """
+    if "stem.0.weight" not in state_dict:
+        return state_dict
+    out = {}
+    for key, value in state_dict.items():
+        key = key.replace("stem.0.", "stem.conv.").replace("stem.1.", "stem.bn.")
+        m = _TV_BLOCK_KEY.match(key)
+        if m:
+            rest = m.group(3)
+            for old, new in _TV_BLOCK_NAMES:
+                if rest.startswith(old):
+                    rest = new + rest[len(old) :]
+                    break
+            key = f"s{m.group(1)}.b{int(m.group(2)) + 1}.{rest}"
+        elif key.startswith("fc."):
+            key = "head." + key
+        out[key] = value
+    return out
+
+
 # -- variants -----------------------------------------------------------------------------------------
 
-# (w0, wa, wm, depth, group width) per size; from the paper's model tables (as listed in timm's model_cfgs).
+# (w0, wa, wm, depth, group size) per size; from the paper's model tables (as listed in timm's model_cfgs).
 _REGNETX = {
     "002": (24, 36.44, 2.49, 13, 8),
     "004": (24, 24.48, 2.54, 22, 16),
+    "006": (48, 36.97, 2.24, 16, 24),
     "008": (56, 35.73, 2.28, 16, 16),
     "016": (80, 34.01, 2.25, 18, 24),
     "032": (88, 26.31, 2.25, 25, 48),
@@ -316,6 +520,7 @@ _REGNETX = {
 _REGNETY = {
     "002": (24, 36.44, 2.49, 13, 8),
     "004": (48, 27.89, 2.09, 16, 8),
+    "006": (48, 32.54, 2.32, 15, 16),
     "008": (56, 38.84, 2.4, 14, 16),
     "016": (48, 20.71, 2.65, 27, 24),
     "032": (80, 42.63, 2.66, 21, 24),
@@ -325,12 +530,39 @@ _REGNETY = {
     "120": (168, 73.36, 2.37, 19, 112),
     "160": (200, 106.23, 2.48, 18, 112),
     "320": (232, 115.89, 2.53, 20, 232),
+    # the SEER / SWAG sizes (Goyal et al. 2021; Singh et al. 2022)
+    "640": (352, 147.48, 2.4, 20, 328),
+    "1280": (456, 160.83, 2.52, 27, 264),
+    "2560": (640, 230.83, 2.53, 27, 373),
 }
-_KEYS = ("w0", "wa", "wm", "depth", "group_width")
+_KEYS = ("w0", "wa", "wm", "depth", "group_size")
+_Y = dict(se_ratio=0.25)
+_TV = dict(group_min_ratio=0.9)  # torchvision's rounding of the group widths
+# RegNetZ: inverted bottlenecks (x4), SiLU, linear block outputs, no projection shortcuts; trained
+# without zeroing the last BN
+_Z = dict(bottle_ratio=4.0, se_ratio=0.25, downsample="", linear_out=True, act="silu", zero_init_last=False)
+_REGNETZ = {"005": (16, 10.7, 2.51, 21, 4), "040": (48, 14.5, 2.226, 28, 8)}
+_V = dict(se_ratio=0.25, preact=True, act="silu")  # RegNetV: pre-activation RegNetY
+
+
+def _row(params: tuple, *recipes: dict, **extra) -> dict:
+    row = dict(zip(_KEYS, params))
+    for recipe in recipes:
+        row.update(recipe)
+    return {**row, **extra}
+
 
 VARIANTS: dict[str, dict] = {
-    **{f"regnetx_{size}": dict(zip(_KEYS, p)) for size, p in _REGNETX.items()},
-    **{f"regnety_{size}": dict(zip(_KEYS, p), se_ratio=0.25) for size, p in _REGNETY.items()},
+    **{f"regnetx_{size}": _row(p) for size, p in _REGNETX.items()},
+    "regnetx_004_tv": _row(_REGNETX["004"], _TV),
+    **{f"regnety_{size}": _row(p, _Y) for size, p in _REGNETY.items()},
+    **{f"regnety_{size}_tv": _row(_REGNETY[size], _Y, _TV) for size in ("008", "080")},
+    "regnety_040_sgn": _row(_REGNETY["040"], _Y, act="silu", norm="groupnorm"),
+    "regnetv_040": _row(_REGNETY["040"], _V),
+    "regnetv_064": _row(_REGNETY["064"], _V, downsample="avg"),
+    "regnetz_005": _row(_REGNETZ["005"], _Z, num_features=1024),
+    "regnetz_040": _row(_REGNETZ["040"], _Z),
+    "regnetz_040_h": _row(_REGNETZ["040"], _Z, num_features=1536),
 }
 
-register_variants(VARIANTS, RegNet)  # timm-layout checkpoints load as they are: no filter
+register_variants(VARIANTS, RegNet, checkpoint_filter=checkpoint_filter)

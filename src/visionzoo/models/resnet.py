@@ -1,30 +1,41 @@
-"""ResNet, ResNet-D, Wide ResNet and ResNeXt (He et al. 2015; Xie et al. 2016; He et al. 2018 "bag of tricks").
+"""ResNet and its variants: ResNet-B/C/D/S/T stems, ResNeXt, Wide ResNet, SE-ResNe(X)t, SENet-154, ECA-ResNet,
+anti-aliased (blur / average-pool) ResNets, ResNet-RS and GroupNorm ResNet (He et al. 2015; Xie et al. 2016;
+He et al. 2018 "bag of tricks"; Hu et al. 2017; Wang et al. 2019; Zhang 2019; Bello et al. 2021).
 
-State dict keys follow timm's `resnet.py`, so `timm/resnet*` checkpoints load unchanged, and torchvision's
-ResNet / ResNeXt / Wide ResNet checkpoints load through `checkpoint_filter`.
+Every variant is one `ResNet` with typed options; the table of named variants is in `_resnet_variants.py`.
+State dict keys follow timm's `resnet.py`, so `timm/resnet*`, `timm/seresnext*`, ... checkpoints load unchanged,
+and torchvision's ResNet / ResNeXt / Wide ResNet checkpoints load through `checkpoint_filter`.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
+from ..layers.blur_pool import AA_TYPES, BlurPool2d, create_aa
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.eca import EcaModule
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.pooling import SelectAdaptivePool2d
+from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
+from ._efficient_blocks import make_divisible
+from ._resnet_variants import VARIANTS
 from .base import ImageModel, check_num_classes
 
-__all__ = ["ResNet", "BasicBlock", "Bottleneck", "checkpoint_filter", "VARIANTS"]
+__all__ = ["ResNet", "BasicBlock", "Bottleneck", "BlockOptions", "checkpoint_filter", "VARIANTS"]
 
 STAGE_PLANES = (64, 128, 256, 512)
 STAGE_STRIDES = (1, 2, 2, 2)
-STEM_TYPES = ("", "deep")
+STEM_TYPES = ("", "deep", "deep_tiered")
+ATTN_TYPES = ("", "se", "eca")
+NORM_TYPES = ("batchnorm", "groupnorm")
 
 
 def _conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
@@ -34,8 +45,60 @@ def _conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: 
     )
 
 
+def _norm(norm: str, chs: int) -> nn.Module:
+    """BatchNorm, or GroupNorm with 32 groups (keys `weight`, `bias` either way)."""
+    return nn.GroupNorm(32, chs) if norm == "groupnorm" else nn.BatchNorm2d(chs)
+
+
+@dataclass(frozen=True)
+class BlockOptions:
+    """What a variant changes inside every residual block.
+
+    attn: channel attention after the last conv's norm: '' (none), 'se' (squeeze-excite), 'eca'.
+    se_ratio: squeeze-excite bottleneck width relative to the block output (rounded to a multiple of 8).
+    aa: anti-aliasing of strided blocks: '' (strided 3x3 conv), 'blur' or 'avg' (stride-1 conv, then the pool).
+    norm: 'batchnorm' or 'groupnorm' (32 groups).
+    reduce_first: divide the first conv's width by this (SENet-154: 2).
+    """
+
+    attn: str = ""
+    se_ratio: float = 1 / 16
+    aa: str = ""
+    norm: str = "batchnorm"
+    reduce_first: int = 1
+
+    def __post_init__(self):
+        if self.attn not in ATTN_TYPES:
+            raise ValueError(f"attn must be one of {ATTN_TYPES}, got {self.attn!r}")
+        if self.aa not in AA_TYPES:
+            raise ValueError(f"aa must be one of {AA_TYPES}, got {self.aa!r}")
+        if self.norm not in NORM_TYPES:
+            raise ValueError(f"norm must be one of {NORM_TYPES}, got {self.norm!r}")
+        if not 0 < self.se_ratio <= 1 or self.reduce_first < 1:
+            raise ValueError(
+                f"need 0 < se_ratio <= 1 and reduce_first >= 1, got {self.se_ratio} and {self.reduce_first}"
+            )
+
+    def attention(self, chs: int, nominal_chs: int) -> nn.Module | None:
+        """The attention module for a block output of `chs` channels (ECA sizes its kernel by `nominal_chs`)."""
+        if self.attn == "se":
+            return SEModule(chs, make_divisible(chs * self.se_ratio, 8, round_limit=0.0))
+        if self.attn == "eca":
+            return EcaModule(nominal_chs)
+        return None
+
+    def stride_and_aa(self, chs: int, stride: int) -> tuple[int, nn.Module]:
+        """(conv stride, anti-aliasing step) of a block's strided conv."""
+        if self.aa and stride > 1:
+            return 1, create_aa(self.aa, chs, stride)
+        return stride, nn.Identity()
+
+
 class BasicBlock(nn.Module):
-    """Two 3x3 convs with an identity (or projected) shortcut; used by ResNet-18/34."""
+    """Two 3x3 convs with an identity (or projected) shortcut; used by ResNet-10/18/34.
+
+    `widths` overrides (first conv, -, output) widths for pruned models.
+    """
 
     expansion = 1
 
@@ -48,17 +111,22 @@ class BasicBlock(nn.Module):
         cardinality: int = 1,
         base_width: int = 64,
         drop_path: float = 0.0,
+        opts: BlockOptions = BlockOptions(),
+        widths: tuple[int, int, int] | None = None,
     ):
         super().__init__()
         if cardinality != 1 or base_width != 64:
             raise ValueError(
                 f"BasicBlock supports only cardinality=1 and base_width=64, got {cardinality} and {base_width}"
             )
-        self.conv1 = _conv(in_chs, planes, 3, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
+        first, _, out_chs = widths or (planes // opts.reduce_first, planes, planes)
+        conv_stride, self.aa = opts.stride_and_aa(first, stride)
+        self.conv1 = _conv(in_chs, first, 3, conv_stride)
+        self.bn1 = _norm(opts.norm, first)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = _conv(planes, planes, 3)
-        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = _conv(first, out_chs, 3)
+        self.bn2 = _norm(opts.norm, out_chs)
+        self.se = opts.attention(out_chs, planes * self.expansion)
         self.act2 = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.drop_path = drop_path_layer(drop_path)
@@ -69,13 +137,18 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, planes, H/s, W/s)
         shortcut = x if self.downsample is None else self.downsample(x)
-        y = self.act1(self.bn1(self.conv1(x)))
+        y = self.aa(self.act1(self.bn1(self.conv1(x))))
         y = self.bn2(self.conv2(y))
+        if self.se is not None:
+            y = self.se(y)
         return self.act2(self.drop_path(y) + shortcut)
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce -> 3x3 (grouped for ResNeXt) -> 1x1 expand (x4), with a shortcut; ResNet-26/50 and up."""
+    """1x1 reduce -> 3x3 (grouped for ResNeXt) -> 1x1 expand (x4), with a shortcut; ResNet-14/26/50 and up.
+
+    `widths` overrides the (1x1, 3x3, output) widths for pruned models.
+    """
 
     expansion = 4
 
@@ -88,18 +161,22 @@ class Bottleneck(nn.Module):
         cardinality: int = 1,
         base_width: int = 64,
         drop_path: float = 0.0,
+        opts: BlockOptions = BlockOptions(),
+        widths: tuple[int, int, int] | None = None,
     ):
         super().__init__()
         width = int(planes * base_width / 64) * cardinality  # inner width; ResNeXt: groups x group width
-        out_chs = planes * self.expansion
-        self.conv1 = _conv(in_chs, width, 1)
-        self.bn1 = nn.BatchNorm2d(width)
+        first, width, out_chs = widths or (width // opts.reduce_first, width, planes * self.expansion)
+        conv_stride, self.aa = opts.stride_and_aa(width, stride)
+        self.conv1 = _conv(in_chs, first, 1)
+        self.bn1 = _norm(opts.norm, first)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = _conv(width, width, 3, stride, groups=cardinality)
-        self.bn2 = nn.BatchNorm2d(width)
+        self.conv2 = _conv(first, width, 3, conv_stride, groups=cardinality)
+        self.bn2 = _norm(opts.norm, width)
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = _conv(width, out_chs, 1)
-        self.bn3 = nn.BatchNorm2d(out_chs)
+        self.bn3 = _norm(opts.norm, out_chs)
+        self.se = opts.attention(out_chs, planes * self.expansion)
         self.act3 = nn.ReLU(inplace=True)
         self.downsample = downsample
         self.drop_path = drop_path_layer(drop_path)
@@ -111,57 +188,87 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, 4 * planes, H/s, W/s)
         shortcut = x if self.downsample is None else self.downsample(x)
         y = self.act1(self.bn1(self.conv1(x)))
-        y = self.act2(self.bn2(self.conv2(y)))
+        y = self.aa(self.act2(self.bn2(self.conv2(y))))
         y = self.bn3(self.conv3(y))
+        if self.se is not None:
+            y = self.se(y)
         return self.act3(self.drop_path(y) + shortcut)
 
 
 BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-def _shortcut(in_chs: int, out_chs: int, stride: int, avg_down: bool) -> nn.Sequential:
-    """Projection shortcut: strided 1x1 conv + BN, or (ResNet-D) 2x2 average pool then 1x1 conv + BN."""
+def _shortcut(
+    in_chs: int, out_chs: int, stride: int, avg_down: bool, kernel_size: int = 1, norm: str = "batchnorm"
+) -> nn.Sequential:
+    """Projection shortcut: strided conv (1x1, or `kernel_size` when strided) + norm, or (ResNet-D) a 2x2
+    average pool then a 1x1 conv + norm."""
     if not avg_down:
-        return nn.Sequential(_conv(in_chs, out_chs, 1, stride), nn.BatchNorm2d(out_chs))
+        k = kernel_size if stride > 1 else 1
+        return nn.Sequential(_conv(in_chs, out_chs, k, stride), _norm(norm, out_chs))
     pool: nn.Module = nn.Identity()
     if stride > 1:
         pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
-    return nn.Sequential(pool, _conv(in_chs, out_chs, 1), nn.BatchNorm2d(out_chs))
+    return nn.Sequential(pool, _conv(in_chs, out_chs, 1), _norm(norm, out_chs))
 
 
-def _deep_stem(in_chans: int, width: int) -> nn.Sequential:
-    """ResNet-D stem: three 3x3 convs (width, width, 2 * width), the first strided; the last BN/act follow as bn1/act1."""
+def _deep_stem(in_chans: int, width: int, tiered: bool, norm: str) -> nn.Sequential:
+    """Three 3x3 convs, the first strided: (width, width, 2 * width), or tiered (3/4 width, width, 2 * width).
+
+    The last conv's norm and activation follow as the model's bn1/act1.
+    """
+    first = 3 * (width // 4) if tiered else width
     return nn.Sequential(
-        _conv(in_chans, width, 3, 2),
-        nn.BatchNorm2d(width),
+        _conv(in_chans, first, 3, 2),
+        _norm(norm, first),
         nn.ReLU(inplace=True),
-        _conv(width, width, 3),
-        nn.BatchNorm2d(width),
+        _conv(first, width, 3),
+        _norm(norm, width),
         nn.ReLU(inplace=True),
         _conv(width, 2 * width, 3),
     )
+
+
+def _stem_pool(chs: int, replace_stem_pool: bool, aa: str, norm: str) -> nn.Module:
+    """The stride-2 step after the stem: 3x3 max pool, anti-aliased pooling, or (ResNet-RS) a strided conv."""
+    if replace_stem_pool:
+        layers = [_conv(chs, chs, 3, 1 if aa else 2)]
+        layers += [create_aa(aa, chs, 2)] if aa else []
+        return nn.Sequential(*layers, _norm(norm, chs), nn.ReLU(inplace=True))
+    if aa == "avg":
+        return nn.AvgPool2d(2)
+    if aa == "blur":
+        return nn.Sequential(nn.MaxPool2d(3, 1, padding=1), BlurPool2d(chs, stride=2))
+    return nn.MaxPool2d(3, 2, padding=1)
 
 
 class ResNet(ImageModel):
     """ResNet family classifier: stem (conv1/bn1/act1/maxpool), four stages `layer1..layer4`, pool, `fc`.
 
     Args:
-        block: 'basic' (two 3x3 convs) or 'bottleneck' (1x1-3x3-1x1, x4 expansion).
+        block: 'basic' (two 3x3 convs) or 'bottleneck' (1x1-3x3-1x1, x4 expansion), or one per stage.
         layers: number of blocks in each of the four stages.
         num_classes: classifier size; 0 gives pooled features.
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
         cardinality, base_width: ResNeXt groups and per-group width (Wide ResNet: base_width=128).
-        stem_width, stem_type: stem channels; 'deep' is the three-conv ResNet-D stem.
+        stem_width, stem_type: deep-stem width; '' is the 7x7 conv (always 64 wide), 'deep' the three-conv
+            ResNet-C/D stem, 'deep_tiered' its (3/4, 1, 2) x stem_width version (ResNet-T).
+        replace_stem_pool: a strided 3x3 conv + norm + ReLU instead of the stem max pool (ResNet-RS).
         avg_down: average-pool (instead of strided conv) in projection shortcuts (ResNet-D).
+        down_kernel_size: kernel of strided conv shortcuts (SENet-154: 3).
+        channels: the four stages' base widths (block outputs are these x the block expansion).
+        attn, se_ratio, aa, norm, block_reduce_first: the `BlockOptions` of every block (aa also sets the
+            stem pooling).
+        block_widths: per-block (first, inner, output) widths of a pruned model, in block order.
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth, rising linearly to this rate over the blocks.
-        zero_init_last: zero the last BN of every block at init.
+        zero_init_last: zero the last norm of every block at init.
     """
 
     def __init__(
         self,
-        block: str = "bottleneck",
+        block: str | Sequence[str] = "bottleneck",
         layers: Sequence[int] = (3, 4, 6, 3),
         num_classes: int = 1000,
         in_chans: int = 3,
@@ -170,55 +277,77 @@ class ResNet(ImageModel):
         base_width: int = 64,
         stem_width: int = 64,
         stem_type: str = "",
+        replace_stem_pool: bool = False,
         avg_down: bool = False,
+        down_kernel_size: int = 1,
+        channels: Sequence[int] = STAGE_PLANES,
+        attn: str = "",
+        se_ratio: float = 1 / 16,
+        aa: str = "",
+        norm: str = "batchnorm",
+        block_reduce_first: int = 1,
+        block_widths: Sequence[tuple[int, int, int]] | None = None,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
         zero_init_last: bool = True,
     ):
         super().__init__()
-        if block not in BLOCKS:
-            raise ValueError(f"block must be one of {tuple(BLOCKS)}, got {block!r}")
-        layers = tuple(layers)
-        if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
-            raise ValueError(f"layers must be four positive block counts, got {layers!r}")
+        blocks_per_stage = (block,) * 4 if isinstance(block, str) else tuple(block)
+        if len(blocks_per_stage) != 4 or any(b not in BLOCKS for b in blocks_per_stage):
+            raise ValueError(f"block must be one of {tuple(BLOCKS)} or four of them, got {block!r}")
+        layers, channels = tuple(layers), tuple(channels)
+        for name, val in (("layers", layers), ("channels", channels)):
+            if len(val) != 4 or not all(isinstance(n, int) and n >= 1 for n in val):
+                raise ValueError(f"{name} must be four positive ints, got {val!r}")
         if stem_type not in STEM_TYPES:
             raise ValueError(f"stem_type must be one of {STEM_TYPES}, got {stem_type!r}")
         if cardinality < 1 or base_width < 1 or stem_width < 1:
             raise ValueError(
                 f"cardinality, base_width and stem_width must be >= 1, got {cardinality}, {base_width}, {stem_width}"
             )
-        block_cls = BLOCKS[block]
+        if down_kernel_size < 1 or down_kernel_size % 2 == 0:
+            raise ValueError(f"down_kernel_size must be a positive odd int, got {down_kernel_size}")
+        if block_widths is not None and len(block_widths) != sum(layers):
+            raise ValueError(
+                f"block_widths needs one (first, inner, out) triple per block ({sum(layers)}), got {len(block_widths)}"
+            )
+        opts = BlockOptions(attn, se_ratio, aa, norm, block_reduce_first)
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
 
-        # Stem: (B, in_chans, H, W) -> (B, 64, H/4, W/4)
-        if stem_type == "deep":
-            self.conv1 = _deep_stem(in_chans, stem_width)
+        # Stem: (B, in_chans, H, W) -> (B, chs, H/2, W/2), then maxpool (or its replacement) to H/4
+        if stem_type:
+            self.conv1 = _deep_stem(in_chans, stem_width, stem_type == "deep_tiered", norm)
             chs = 2 * stem_width
         else:
-            self.conv1 = nn.Conv2d(in_chans, stem_width, 7, 2, padding=3, bias=False)
-            chs = stem_width
-        self.bn1 = nn.BatchNorm2d(chs)
+            chs = 64
+            self.conv1 = nn.Conv2d(in_chans, chs, 7, 2, padding=3, bias=False)
+        self.bn1 = _norm(norm, chs)
         self.act1 = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, 2, padding=1)
+        self.maxpool = _stem_pool(chs, replace_stem_pool, aa, norm)
         self.feature_info = [dict(num_chs=chs, reduction=2, module="act1")]
 
         # Stages, with stochastic depth rising linearly from 0 to drop_path_rate over all blocks.
         stage_rates = stage_drop_path_rates(drop_path_rate, layers)
+        widths = iter(block_widths or [None] * sum(layers))
         reduction = 4
-        stage_specs = zip(STAGE_PLANES, STAGE_STRIDES, stage_rates)
-        for i, (planes, stride, rates) in enumerate(stage_specs, start=1):
-            out_chs = planes * block_cls.expansion
+        stage_specs = zip(blocks_per_stage, channels, STAGE_STRIDES, stage_rates)
+        for i, (kind, planes, stride, rates) in enumerate(stage_specs, start=1):
+            block_cls = BLOCKS[kind]
             blocks = []
             for j, dpr in enumerate(rates):
                 s = stride if j == 0 else 1
-                down = _shortcut(chs, out_chs, s, avg_down) if (s != 1 or chs != out_chs) else None
-                blocks.append(block_cls(chs, planes, s, down, cardinality, base_width, dpr))
+                w = next(widths)
+                out_chs = w[2] if w else planes * block_cls.expansion
+                down = None
+                if s != 1 or chs != out_chs:
+                    down = _shortcut(chs, out_chs, s, avg_down, down_kernel_size, norm)
+                blocks.append(block_cls(chs, planes, s, down, cardinality, base_width, dpr, opts, w))
                 chs = out_chs
             reduction *= stride
             self.add_module(f"layer{i}", nn.Sequential(*blocks))
-            self.feature_info.append(dict(num_chs=out_chs, reduction=reduction, module=f"layer{i}"))
+            self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=f"layer{i}"))
 
         self.num_features = chs
         self.global_pool, self.fc = self._make_head(num_classes, global_pool)
@@ -236,11 +365,13 @@ class ResNet(ImageModel):
 
     @torch.no_grad()
     def init_weights(self, zero_init_last: bool = True) -> None:
-        """Kaiming-normal convs (fan-out), unit/zero BN, optionally zeroed last BN per block."""
+        """Kaiming-normal convs (fan-out), unit/zero norms, optionally zeroed last norm per block."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
         if zero_init_last:
@@ -355,27 +486,6 @@ def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> 
     return _add_missing_bn_counters(state_dict, model)
 
 
-# -- variants -----------------------------------------------------------------------------------------
-
-_DEPTHS: dict[str, dict] = {
-    "resnet18": dict(block="basic", layers=(2, 2, 2, 2)),
-    "resnet26": dict(block="bottleneck", layers=(2, 2, 2, 2)),
-    "resnet34": dict(block="basic", layers=(3, 4, 6, 3)),
-    "resnet50": dict(block="bottleneck", layers=(3, 4, 6, 3)),
-    "resnet101": dict(block="bottleneck", layers=(3, 4, 23, 3)),
-    "resnet152": dict(block="bottleneck", layers=(3, 8, 36, 3)),
-}
-_RESNET_D = dict(stem_width=32, stem_type="deep", avg_down=True)
-
-VARIANTS: dict[str, dict] = {
-    **_DEPTHS,
-    **{f"{name}d": {**row, **_RESNET_D} for name, row in _DEPTHS.items()},
-    "wide_resnet50_2": dict(_DEPTHS["resnet50"], base_width=128),
-    "wide_resnet101_2": dict(_DEPTHS["resnet101"], base_width=128),
-    "resnext50_32x4d": dict(_DEPTHS["resnet50"], cardinality=32, base_width=4),
-    "resnext101_32x4d": dict(_DEPTHS["resnet101"], cardinality=32, base_width=4),
-    "resnext101_32x8d": dict(_DEPTHS["resnet101"], cardinality=32, base_width=8),
-    "resnext101_64x4d": dict(_DEPTHS["resnet101"], cardinality=64, base_width=4),
-}
+# -- variants (the table: _resnet_variants.py) -------------------------------------------------------
 
 register_variants(VARIANTS, ResNet, checkpoint_filter=checkpoint_filter)

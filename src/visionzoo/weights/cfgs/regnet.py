@@ -8,7 +8,10 @@ MODULE = "visionzoo.models.regnet"
 
 FAMILY_DEFAULTS: dict = {"classifier": "head.fc", "first_conv": "stem.conv", "fixed_input_size": False}
 
-ARCH_DEFAULTS: dict[str, dict] = {}
+ARCH_DEFAULTS: dict[str, dict] = {
+    "regnetv_040": {"first_conv": "stem"},
+    "regnetv_064": {"first_conv": "stem"},
+}
 
 CFGS: dict[str, dict] = {
     "regnetx_002.pycls_in1k": {
@@ -26,6 +29,13 @@ CFGS: dict[str, dict] = {
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
         "top1": 72.398,
+    },
+    "regnetx_006.pycls_in1k": {
+        "hf_hub_id": "timm/regnetx_006.pycls_in1k",
+        "url": "",
+        "pool_size": (7, 7),
+        "license": "mit",
+        "origin_url": "https://github.com/facebookresearch/pycls",
     },
     "regnetx_008.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_008.tv2_in1k",
@@ -153,6 +163,14 @@ CFGS: dict[str, dict] = {
         "origin_url": "https://github.com/facebookresearch/pycls",
         "top1": 80.246,
     },
+    "regnetx_004_tv.tv2_in1k": {
+        "hf_hub_id": "timm/regnetx_004_tv.tv2_in1k",
+        "url": "https://download.pytorch.org/models/regnet_x_400mf-62229a5f.pth",
+        "crop_pct": 0.965,
+        "pool_size": (7, 7),
+        "license": "bsd-3-clause",
+        "origin_url": "https://github.com/pytorch/vision",
+    },
     "regnety_002.pycls_in1k": {
         "hf_hub_id": "timm/regnety_002.pycls_in1k",
         "url": "",
@@ -177,6 +195,13 @@ CFGS: dict[str, dict] = {
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
         "top1": 74.028,
+    },
+    "regnety_006.pycls_in1k": {
+        "hf_hub_id": "timm/regnety_006.pycls_in1k",
+        "url": "",
+        "pool_size": (7, 7),
+        "license": "mit",
+        "origin_url": "https://github.com/facebookresearch/pycls",
     },
     "regnety_008.pycls_in1k": {
         "hf_hub_id": "timm/regnety_008.pycls_in1k",
@@ -446,6 +471,138 @@ CFGS: dict[str, dict] = {
         "origin_url": "https://github.com/facebookresearch/pycls",
         "top1": 80.808,
     },
+    "regnety_640.seer_ft_in1k": {
+        "hf_hub_id": "timm/regnety_640.seer_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/vissl/model_zoo/seer_finetuned/seer_regnet64_finetuned_in1k_model_final_checkpoint_phase78.torch",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "pool_size": (12, 12),
+        "license": "seer-license",
+        "origin_url": "https://github.com/facebookresearch/vissl",
+    },
+    "regnety_640.seer": {
+        "hf_hub_id": "timm/regnety_640.seer",
+        "url": "https://dl.fbaipublicfiles.com/vissl/model_zoo/seer_regnet64/seer_regnet64gf_model_final_checkpoint_phase0.torch",
+        "crop_pct": 0.965,
+        "num_classes": 0,
+        "pool_size": (7, 7),
+        "license": "seer-license",
+        "origin_url": "https://github.com/facebookresearch/vissl",
+        "label_set": None,
+    },
+    "regnety_1280.swag_ft_in1k": {
+        "hf_hub_id": "timm/regnety_1280.swag_ft_in1k",
+        "url": "https://download.pytorch.org/models/regnet_y_128gf_swag-c8ce3e52.pth",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "pool_size": (12, 12),
+        "license": "cc-by-nc-4.0",
+        "origin_url": "https://github.com/pytorch/vision",
+    },
+    "regnety_1280.swag_lc_in1k": {
+        "hf_hub_id": "timm/regnety_1280.swag_lc_in1k",
+        "url": "https://download.pytorch.org/models/regnet_y_128gf_lc_swag-cbe8ce12.pth",
+        "crop_pct": 0.965,
+        "pool_size": (7, 7),
+        "license": "cc-by-nc-4.0",
+        "origin_url": "https://github.com/pytorch/vision",
+    },
+    "regnety_1280.seer_ft_in1k": {
+        "hf_hub_id": "timm/regnety_1280.seer_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/vissl/model_zoo/seer_finetuned/seer_regnet128_finetuned_in1k_model_final_checkpoint_phase78.torch",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "pool_size": (12, 12),
+        "license": "seer-license",
+        "origin_url": "https://github.com/facebookresearch/vissl",
+    },
+    "regnety_1280.seer": {
+        "hf_hub_id": "timm/regnety_1280.seer",
+        "url": "https://dl.fbaipublicfiles.com/vissl/model_zoo/swav_ig1b_regnet128Gf_cnstant_bs32_node16_sinkhorn10_proto16k_syncBN64_warmup8k/model_final_checkpoint_phase0.torch",
+        "crop_pct": 0.965,
+        "num_classes": 0,
+        "pool_size": (7, 7),
+        "license": "seer-license",
+        "origin_url": "https://github.com/facebookresearch/vissl",
+        "label_set": None,
+    },
+    "regnety_2560.seer_ft_in1k": {
+        "hf_hub_id": "timm/regnety_2560.seer_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/vissl/model_zoo/seer_finetuned/seer_regnet256_finetuned_in1k_model_final_checkpoint_phase38.torch",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "pool_size": (12, 12),
+        "license": "seer-license",
+        "origin_url": "https://github.com/facebookresearch/vissl",
+    },
+    "regnety_008_tv.tv2_in1k": {
+        "hf_hub_id": "timm/regnety_008_tv.tv2_in1k",
+        "url": "https://download.pytorch.org/models/regnet_y_800mf-58fc7688.pth",
+        "crop_pct": 0.965,
+        "pool_size": (7, 7),
+        "license": "bsd-3-clause",
+        "origin_url": "https://github.com/pytorch/vision",
+    },
+    "regnety_080_tv.tv2_in1k": {
+        "hf_hub_id": "timm/regnety_080_tv.tv2_in1k",
+        "url": "https://download.pytorch.org/models/regnet_y_8gf-dc2b1b54.pth",
+        "crop_pct": 0.965,
+        "pool_size": (7, 7),
+        "license": "bsd-3-clause",
+        "origin_url": "https://github.com/pytorch/vision",
+    },
+    "regnety_040_sgn.untrained": {
+        "test_input_size": (3, 288, 288),
+        "crop_pct": 0.95,
+        "test_crop_pct": 1.0,
+        "pool_size": (7, 7),
+        "license": "apache-2.0",
+    },
+    "regnetv_040.ra3_in1k": {
+        "hf_hub_id": "timm/regnetv_040.ra3_in1k",
+        "url": "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-tpu-weights/regnetv_040_ra3-c248f51f.pth",
+        "test_input_size": (3, 288, 288),
+        "crop_pct": 0.95,
+        "test_crop_pct": 1.0,
+        "pool_size": (7, 7),
+        "license": "apache-2.0",
+    },
+    "regnetv_064.ra3_in1k": {
+        "hf_hub_id": "timm/regnetv_064.ra3_in1k",
+        "url": "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-tpu-weights/regnetv_064_ra3-530616c2.pth",
+        "test_input_size": (3, 288, 288),
+        "crop_pct": 0.95,
+        "test_crop_pct": 1.0,
+        "pool_size": (7, 7),
+        "license": "apache-2.0",
+    },
+    "regnetz_005.untrained": {
+        "test_input_size": (3, 288, 288),
+        "crop_pct": 0.95,
+        "test_crop_pct": 1.0,
+        "pool_size": (7, 7),
+        "license": "apache-2.0",
+    },
+    "regnetz_040.ra3_in1k": {
+        "hf_hub_id": "timm/regnetz_040.ra3_in1k",
+        "url": "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-tpu-weights/regnetz_040_ra3-9007edf5.pth",
+        "input_size": (3, 256, 256),
+        "test_input_size": (3, 320, 320),
+        "crop_pct": 1.0,
+        "test_crop_pct": 1.0,
+        "pool_size": (8, 8),
+        "license": "apache-2.0",
+    },
+    "regnetz_040_h.ra3_in1k": {
+        "hf_hub_id": "timm/regnetz_040_h.ra3_in1k",
+        "url": "https://github.com/huggingface/pytorch-image-models/releases/download/v0.1-tpu-weights/regnetz_040h_ra3-f594343b.pth",
+        "input_size": (3, 256, 256),
+        "test_input_size": (3, 320, 320),
+        "crop_pct": 1.0,
+        "test_crop_pct": 1.0,
+        "pool_size": (8, 8),
+        "license": "apache-2.0",
+    },
 }
 
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {"regnetz_040h": "regnetz_040_h"}
