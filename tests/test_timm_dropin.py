@@ -28,6 +28,7 @@ REPS = {
     "inception_v3": {},
     "legacy_xception": {},
     "xception41": {},
+    "eva02_tiny_patch14_224": dict(img_size=28),
 }
 
 

@@ -42,21 +42,18 @@ ARCHS = [a for a in visionzoo.list_models() if registry.get_arch_module(a).start
 
 
 def _representatives() -> set[str]:
-    """The smallest architecture of each (family module, model class): these run with real numbers.
+    """One architecture per (family module, model class), the first by name: these run with real numbers
+    (at `small_config`), forward and backward, heads, intermediates.
 
-    Every other architecture runs the same checks on the meta device at its full input size (shapes,
-    gradients reaching every parameter, heads, intermediates), which costs no arithmetic; numeric
-    agreement of every architecture with timm is the parity tests' job.
+    Every other architecture runs a lighter check on the meta device at its full input size (output and
+    feature shapes, the cfg's stem and classifier names, the feature info), which costs no arithmetic;
+    numeric agreement of every architecture with timm is the parity tests' job.
     """
-    smallest: dict[tuple[str, str], tuple[int, str]] = {}
-    for arch in ARCHS:
-        with torch.device("meta"):
-            model = visionzoo.create_model(arch)
-        key = (registry.get_arch_module(arch), type(model).__name__)
-        size = sum(p.numel() for p in model.parameters())
-        if key not in smallest or size < smallest[key][0]:
-            smallest[key] = (size, arch)
-    return {arch for _, arch in smallest.values()}
+    first: dict[tuple[str, str], str] = {}
+    for arch in sorted(ARCHS):
+        cls = registry.get_model_class(arch)
+        first.setdefault((registry.get_arch_module(arch), getattr(cls, "__qualname__", arch)), arch)
+    return set(first.values())
 
 
 REPRESENTATIVES = _representatives()
@@ -74,39 +71,58 @@ def _logits(out):
     return sum(out) if isinstance(out, (tuple, list)) else out
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+def _check_names(model, cfg, arch: str) -> None:
+    """The cfg's `first_conv` is the RGB stem and its `classifier` a layer of the model."""
+    sd = model.state_dict()
+    for name in (cfg.first_conv,) if isinstance(cfg.first_conv, str) else cfg.first_conv:
+        w = sd.get(f"{name}.weight")
+        assert w is not None and w.ndim == 4 and w.shape[1] == 3, f"cfg.first_conv {name!r} is not the stem"
+    for name in (cfg.classifier,) if isinstance(cfg.classifier, str) else cfg.classifier:
+        assert not cfg.num_classes or f"{name}.weight" in sd, (
+            f"cfg.classifier {name!r} is not a layer of {arch}"
+        )
+
+
+@pytest.mark.parametrize("arch", sorted(set(ARCHS) - REPRESENTATIVES))
+def test_contract_shapes_on_meta(arch):
+    cfg = visionzoo.get_pretrained_cfg(arch)
+    with torch.device("meta"):
+        model = visionzoo.create_model(arch)
+    model.to("meta").eval()  # index buffers are built on the CPU on purpose (they are not in state dicts)
+    x = torch.randn(2, *cfg.input_size, device="meta")
+    with torch.no_grad(), torch.device("meta"):
+        feats = model.forward_features(x)
+        _check_layout(feats, model.output_fmt, model.num_features)
+        assert model.forward_head(feats, pre_logits=True).shape == (2, model.head_hidden_size)
+        assert model.forward_head(feats).shape == (2, cfg.num_classes or model.head_hidden_size)
+    _check_names(model, cfg, arch)
+    assert model.feature_info and all(
+        {"num_chs", "reduction", "module"} <= set(f) for f in model.feature_info
+    )
+    gm = model.group_matcher()
+    assert "stem" in gm and "blocks" in gm
+
+
+@pytest.mark.parametrize("arch", sorted(REPRESENTATIVES))
 def test_contract(arch):
     cfg = visionzoo.get_pretrained_cfg(arch)
-    if arch in REPRESENTATIVES:
-        kwargs, size = small_config(arch)
-        model = visionzoo.create_model(arch, **kwargs)
-        x = torch.randn(2, *size)
-    else:
-        with torch.device("meta"):
-            model = visionzoo.create_model(arch)
-        model.to("meta")  # index buffers are built on the CPU on purpose (they are not in state dicts)
-        x = torch.randn(2, *cfg.input_size, device="meta")
+    kwargs, size = small_config(arch)
+    model = visionzoo.create_model(arch, **kwargs)
+    x = torch.randn(2, *size)
 
     # forward + backward: every parameter receives a gradient
     model.train()
-    with torch.device(x.device):  # tensors made during forward land where the model lives
-        out = _logits(model(x))
+    out = _logits(model(x))
     width = model.head_hidden_size  # pre-logits width: num_features, or the head's hidden width (MobileNetV3)
     assert out.shape == (2, cfg.num_classes or width)  # a headless cfg (num_classes=0) gives features
     out.float().pow(2).mean().backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
-
-    # the cfg names real layers
-    sd = model.state_dict()
-    for name in (cfg.first_conv,) if isinstance(cfg.first_conv, str) else cfg.first_conv:
-        w = sd.get(f"{name}.weight")
-        assert w is not None and w.ndim == 4 and w.shape[1] == 3, f"cfg.first_conv {name!r} is not the stem"
+    _check_names(model, cfg, arch)
     model.zero_grad(set_to_none=True)
 
     model.eval()
-    # new heads are made where the model lives (meta models: on the meta device)
-    with torch.no_grad(), torch.device(x.device):
+    with torch.no_grad():
         feats = model.forward_features(x)
         _check_layout(feats, model.output_fmt, model.num_features)
         pooled = model.forward_head(feats, pre_logits=True)

@@ -26,6 +26,7 @@ REPS = {
     "inception_resnet_v2": {},
     "legacy_xception": {},
     "xception41": {},
+    "eva02_tiny_patch14_224": dict(img_size=28),
 }
 
 

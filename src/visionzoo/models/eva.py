@@ -155,6 +155,9 @@ class Eva(ImageModel):
         head_init_scale: scale of the classifier's init.
     """
 
+    output_fmt = "NLC"  # forward_features gives tokens [B, N, D], not a map
+    feature_key_layout = "wrapped"
+
     def __init__(
         self,
         img_size: int | tuple[int, int] = 224,
