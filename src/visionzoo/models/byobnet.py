@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.activations import create_act
+from ..layers.attention_pool2d import AttentionPool2d
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import DropPath
 from ..layers.pooling import SelectAdaptivePool2d
@@ -28,7 +29,15 @@ from ..layers.squeeze_excite import SqueezeExcite
 from ..registry import register_variants
 from .base import ImageModel
 
-__all__ = ["ByobNet", "BlockSpec", "RepVggBlock", "MobileOneBlock", "checkpoint_filter", "VARIANTS"]
+__all__ = [
+    "ByobNet",
+    "BlockSpec",
+    "RepVggBlock",
+    "MobileOneBlock",
+    "BottleneckBlock",
+    "checkpoint_filter",
+    "VARIANTS",
+]
 
 
 def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
@@ -186,6 +195,66 @@ class MobileOneBlock(nn.Module):
         self.reparam_conv = conv
 
 
+class DownsampleAvg(nn.Module):
+    """Shortcut projection: 2x2 average pool (when strided) then 1x1 conv + BN."""
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int):
+        super().__init__()
+        if stride > 1:
+            self.pool: nn.Module = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
+        else:
+            self.pool = nn.Identity()
+        self.conv = ConvNormAct(in_chs, out_chs, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pool(x))
+
+
+class BottleneckBlock(nn.Module):
+    """1x1 -> 3x3 (strided by an average pool after it, "anti-aliased") -> 1x1, plus shortcut, then ReLU."""
+
+    def __init__(
+        self, in_chs: int, out_chs: int, stride: int = 1, bottle_ratio: float = 0.25, drop_path: float = 0.0
+    ):
+        super().__init__()
+        mid = make_divisible(out_chs * bottle_ratio)
+        if stride != 1 or in_chs != out_chs:
+            self.shortcut: nn.Module = DownsampleAvg(in_chs, out_chs, stride)
+        else:
+            self.shortcut = nn.Identity()
+        self.conv1_1x1 = ConvNormAct(in_chs, mid, 1, act="relu")
+        self.conv2_kxk = ConvNormAct(mid, mid, 3, stride, act="relu", anti_alias=True)
+        self.conv3_1x1 = ConvNormAct(mid, out_chs, 1)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.act = nn.ReLU(inplace=True)
+
+    def zero_init_last(self) -> None:
+        nn.init.zeros_(self.conv3_1x1.bn.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
+        y = self.conv3_1x1(self.conv2_kxk(self.conv1_1x1(x)))
+        return self.act(self.drop_path(y) + self.shortcut(x))
+
+
+class DeepStem(nn.Module):
+    """Three 3x3 ConvNormActs (the first strided) and a 2x2 average pool: (B, C, H, W) -> (B, c3, H/4, W/4)."""
+
+    def __init__(self, in_chans: int, chs: Sequence[int]):
+        super().__init__()
+        if len(chs) != 3:
+            raise ValueError(f"a deep stem takes three widths, got {tuple(chs)}")
+        self.conv1 = ConvNormAct(in_chans, chs[0], 3, 2, act="relu")
+        self.conv2 = ConvNormAct(chs[0], chs[1], 3, act="relu")
+        self.conv3 = ConvNormAct(chs[1], chs[2], 3, act="relu")
+        self.pool: nn.Module = nn.AvgPool2d(2)
+
+    def convs(self, x: torch.Tensor) -> torch.Tensor:  # the stride-2 feature map, before the pool
+        return self.conv3(self.conv2(self.conv1(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.convs(x))
+
+
 def create_block(spec: BlockSpec, in_chs: int, stride: int, drop_path: float, attn: nn.Module) -> nn.Module:
     """The block a spec describes."""
     if spec.type == "rep":
@@ -194,40 +263,59 @@ def create_block(spec: BlockSpec, in_chs: int, stride: int, drop_path: float, at
         return MobileOneBlock(
             in_chs, spec.out_chs, spec.kernel_size, stride, spec.groups, spec.branches, attn, drop_path
         )
-    raise ValueError(f"unknown block type {spec.type!r}; known: 'rep', 'one'")
+    if spec.type == "bottle":
+        return BottleneckBlock(in_chs, spec.out_chs, stride, spec.bottle_ratio, drop_path)
+    raise ValueError(f"unknown block type {spec.type!r}; known: 'rep', 'one', 'bottle'")
 
 
 class ByobNet(ImageModel):
-    """Stem block, stages `stages.0..N` of blocks, an optional `final_conv`, pooled `head.fc`.
+    """Stem, stages `stages.0..N` of blocks, an optional `final_conv`, and a pooled classifier (`head.fc`)
+    or CLIP's attention pool (`head.q/k/v/proj`, `head.pos_embed`).
 
     Args:
         stages: per stage, the list of its blocks (`BlockSpec`); the first block's stride strides the stage.
-        stem: a `BlockSpec` for the stem block (stride 2).
+        stem: a `BlockSpec` for a single stem block (stride 2), or three widths for a deep 3x3 stem with a
+            2x2 average pool (stride 4).
+        head_type: 'classifier' (global pool + linear) or 'attn_abs' (attention pooling; global_pool
+            'token' or '').
+        img_size: input size the attention pool's position embedding is laid out for (resampled otherwise).
+        zero_init_last: zero the last BN of each bottleneck at init.
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as for every family.
     """
 
     def __init__(
         self,
         stages: Sequence[Sequence[BlockSpec]],
-        stem: BlockSpec,
+        stem: BlockSpec | Sequence[int],
+        head_type: str = "classifier",
+        img_size: int | Sequence[int] = 224,
+        zero_init_last: bool = True,
         num_classes: int = 1000,
         in_chans: int = 3,
-        global_pool: str = "avg",
+        global_pool: str | None = None,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
     ):
         super().__init__()
         if not stages or not all(stages):
             raise ValueError("need at least one stage, each with at least one block")
+        if head_type not in ("classifier", "attn_abs"):
+            raise ValueError(f"head_type must be 'classifier' or 'attn_abs', got {head_type!r}")
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
+        self.head_type = head_type
 
-        self.stem = create_block(stem, in_chans, 2, 0.0, _se(stem.out_chs, stem))
-        self.feature_info = [dict(num_chs=stem.out_chs, reduction=2, module="stem")]
+        if isinstance(stem, BlockSpec):
+            self.stem: nn.Module = create_block(stem, in_chans, 2, 0.0, _se(stem.out_chs, stem))
+            self.feature_info = [dict(num_chs=stem.out_chs, reduction=2, module="stem")]
+            prev, reduction = stem.out_chs, 2
+        else:
+            self.stem = DeepStem(in_chans, stem)
+            self.feature_info = [dict(num_chs=stem[-1], reduction=2, module="stem.conv3")]
+            prev, reduction = stem[-1], 4
         depths = [len(s) for s in stages]
         rates = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").split(depths)
-        prev, reduction = stem.out_chs, 2
         built = []
         for i, (specs, dprs) in enumerate(zip(stages, rates)):
             stride = specs[0].stride
@@ -243,13 +331,35 @@ class ByobNet(ImageModel):
         self.final_conv = nn.Identity()
         self.feature_info[-1]["module"] = "final_conv"
         self.num_features = prev
+        size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
+        self.feat_size = (size[0] // reduction, size[1] // reduction)
         self.head = nn.Module()
-        self._set_head(num_classes, global_pool)
-        self.init_weights()
+        default_pool = "token" if head_type == "attn_abs" else "avg"
+        self._set_head(num_classes, default_pool if global_pool is None else global_pool)
+        self.init_weights(zero_init_last)
 
     def _set_head(self, num_classes: int, global_pool: str) -> None:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise ValueError(f"num_classes must be an int >= 0, got {num_classes!r}")
+        if self.head_type == "attn_abs":
+            if isinstance(self.head, AttentionPool2d):
+                if global_pool not in ("token", ""):
+                    raise ValueError(
+                        f"attention pooling takes global_pool 'token' or '', got {global_pool!r}"
+                    )
+                self.head.pool_type = global_pool
+                self.head.set_out_features(num_classes)
+            else:
+                self.head = AttentionPool2d(
+                    self.num_features,
+                    self.feat_size,
+                    num_classes,
+                    pool_type=global_pool,
+                    drop_rate=self.drop_rate,
+                )
+            self.head_hidden_size = self.head.embed_dim
+            return
+        self.head_hidden_size = self.num_features
         pool = SelectAdaptivePool2d(global_pool, flatten=True)
         if pool.is_identity() and num_classes > 0:
             raise ValueError(
@@ -260,7 +370,7 @@ class ByobNet(ImageModel):
         self.head.fc = nn.Linear(in_features, num_classes) if num_classes > 0 else nn.Identity()
 
     @torch.no_grad()
-    def init_weights(self) -> None:
+    def init_weights(self, zero_init_last: bool = True) -> None:
         """Kaiming-normal convs (fan-out per group), N(0, 0.01) classifier, unit/zero BN, then per-block init."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
@@ -276,6 +386,10 @@ class ByobNet(ImageModel):
                 nn.init.zeros_(m.bias)
         for m in self.modules():
             if isinstance(m, RepVggBlock):
+                m.init_weights()
+            elif zero_init_last and isinstance(m, BottleneckBlock):
+                m.zero_init_last()
+            elif isinstance(m, AttentionPool2d):
                 m.init_weights()
 
     def reparameterize(self) -> ByobNet:
@@ -299,6 +413,8 @@ class ByobNet(ImageModel):
         return self.final_conv(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        if isinstance(self.head, AttentionPool2d):
+            return self.head(x, pre_logits=pre_logits)  # (B, D), or (B, D, H, W) unpooled
         x = self.head.global_pool(x)
         if self.drop_rate > 0.0:
             x = F.dropout(x, p=self.drop_rate, training=self.training)
@@ -307,11 +423,16 @@ class ByobNet(ImageModel):
     # -- classifier -----------------------------------------------------------------------------------
 
     def get_classifier(self) -> nn.Module:
-        return self.head.fc
+        return self.head.proj if isinstance(self.head, AttentionPool2d) else self.head.fc
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Fresh classifier with `num_classes` outputs (0: none), optionally changing the pooling."""
-        pool_type = self.head.global_pool.pool_type if global_pool is None else global_pool
+        """Fresh classifier with `num_classes` outputs (0: none), optionally changing the pooling.
+
+        With attention pooling only the output projection is replaced (the attention is the pooling)."""
+        if isinstance(self.head, AttentionPool2d):
+            pool_type = self.head.pool_type if global_pool is None else global_pool
+        else:
+            pool_type = self.head.global_pool.pool_type if global_pool is None else global_pool
         self._set_head(num_classes, pool_type)
         self.num_classes = num_classes
 
@@ -329,12 +450,14 @@ class ByobNet(ImageModel):
         """The stem output (index 0) and each stage's (the last after `final_conv`); `norm` has no effect."""
         take, _ = feature_take_indices(len(self.feature_info), indices)
         final = len(self.feature_info) - 2  # the stage whose output final_conv follows (if still there)
-        steps = [self.stem]
+        deep = isinstance(self.stem, DeepStem)  # its feature map is taken before its pool
+        steps = [self.stem.convs if deep else self.stem]
         for i, stage in enumerate(self.stages):
+            pre = self.stem.pool if deep and i == 0 else nn.Identity()
             if i == final:
-                steps.append(lambda t, s=stage: self.final_conv(self._run_stage(s, t)))
+                steps.append(lambda t, s=stage, p=pre: self.final_conv(self._run_stage(s, p(t))))
             else:
-                steps.append(lambda t, s=stage: self._run_stage(s, t))
+                steps.append(lambda t, s=stage, p=pre: self._run_stage(s, p(t)))
         x, maps = collect_intermediates(x, steps, take, output_fmt, stop_early or intermediates_only)
         return maps if intermediates_only else (x, maps)
 
@@ -347,8 +470,13 @@ class ByobNet(ImageModel):
             self.stages = self.stages[:last]
             self.final_conv = nn.Identity()
             self.num_features = self.feature_info[last]["num_chs"]
+        if last == 0 and isinstance(self.stem, DeepStem):
+            self.stem.pool = nn.Identity()  # the stem map is taken before its pool
         if prune_head or last < len(self.feature_info) - 1:
-            self.reset_classifier(0, "")
+            self.head_type = "classifier"  # an attention pool is replaced by an empty pooled head
+            self.head = nn.Module()
+            self._set_head(0, "")
+            self.num_classes = 0
         return take
 
     def group_matcher(self, coarse: bool = False) -> dict:
@@ -419,6 +547,25 @@ def _one(wf, stem_chs=64, **kw) -> dict:
     return dict(stages=mobileone_stages(wf, **kw), stem=BlockSpec("one", stem_chs, 2))
 
 
+def _clip(depths: Sequence[int], width_factor: float, img_size: int, attn_pool: bool = True) -> dict:
+    """OpenAI CLIP ResNet: deep stem, anti-aliased bottlenecks, attention pooling (or global average: gap)."""
+    stages = [
+        [BlockSpec("bottle", make_divisible(width * width_factor), 1 if i == 0 else 2, bottle_ratio=0.25)] * d
+        for i, (d, width) in enumerate(zip(depths, (256, 512, 1024, 2048)))
+    ]
+    stem = tuple(int(round(c * width_factor)) for c in (32, 32, 64))
+    head = "attn_abs" if attn_pool else "classifier"
+    return dict(stages=stages, stem=stem, head_type=head, img_size=img_size)
+
+
+_CLIP = {
+    "resnet50": ((3, 4, 6, 3), 1.0, 224),
+    "resnet101": ((3, 4, 23, 3), 1.0, 224),
+    "resnet50x4": ((4, 6, 10, 6), 1.25, 288),
+    "resnet50x16": ((6, 8, 18, 8), 1.5, 384),
+    "resnet50x64": ((3, 15, 36, 10), 2.0, 448),
+}
+
 _A, _B = (2, 4, 14, 1), (4, 6, 16, 1)
 
 VARIANTS: dict[str, dict] = {
@@ -438,6 +585,8 @@ VARIANTS: dict[str, dict] = {
     "mobileone_s2": _one((1.5, 2.0, 2.5, 4.0)),
     "mobileone_s3": _one((2.0, 2.5, 3.0, 4.0)),
     "mobileone_s4": _one((3.0, 3.5, 3.5, 4.0), se_blocks=(0, 0, 5, 1)),
+    **{f"{name}_clip": _clip(*row) for name, row in _CLIP.items()},
+    **{f"{name}_clip_gap": _clip(*row, attn_pool=False) for name, row in _CLIP.items()},
 }
 
 register_variants(VARIANTS, ByobNet, checkpoint_filter=checkpoint_filter)
