@@ -27,6 +27,7 @@ from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.reparam import conv_from_kernel, fuse_bn, pad_kernel, reparameterize
 from ..layers.squeeze_excite import SqueezeExcite
 from ..registry import register_variants
+from ._efficient_blocks import make_divisible
 from .base import ImageModel
 
 __all__ = [
@@ -38,12 +39,6 @@ __all__ = [
     "checkpoint_filter",
     "VARIANTS",
 ]
-
-
-def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
-    """`value` rounded to a multiple of `divisor`, bumped up once if that lost more than 1 - round_limit."""
-    out = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return out + divisor if out < round_limit * value else out
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.sample_norm import EvoNorm2dS0, FilterResponseNormTlu2d, GroupNormAct
 from ..layers.std_conv import StdConv2d
 from ..registry import register_variants
+from ._efficient_blocks import make_divisible
 from .base import ImageModel
 
 __all__ = ["ResNetV2", "PreActBasic", "PreActBottleneck", "checkpoint_filter", "VARIANTS"]
@@ -203,12 +204,6 @@ class ConvClassifier(nn.Conv2d):
     @property
     def out_features(self) -> int:
         return self.out_channels
-
-
-def make_divisible(value: float, divisor: int = 8) -> int:
-    """`value` rounded to a multiple of `divisor`, never more than 10% below it."""
-    out = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    return out + divisor if out < 0.9 * value else out
 
 
 def _stem(
