@@ -1,0 +1,48 @@
+"""Weight-standardised convolution (Qiao et al. 2019), as used by the BiT ResNet-V2 models."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["StdConv2d"]
+
+
+class StdConv2d(nn.Conv2d):
+    """nn.Conv2d whose filters are standardised (zero mean, unit variance over fan-in) on every call.
+
+    The stored `weight` is the raw, unstandardised filter; `eps` is added to the variance. Padding is
+    symmetric, ((stride - 1) + dilation * (kernel_size - 1)) // 2, unless given.
+    """
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int | None = None,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        eps: float = 1e-6,
+    ):
+        if padding is None:
+            padding = ((stride - 1) + dilation * (kernel_size - 1)) // 2
+        super().__init__(in_chs, out_chs, kernel_size, stride, padding, dilation, groups, bias)
+        self.eps = eps
+
+    def standardized_weight(self) -> torch.Tensor:
+        """The filters after standardisation, shaped like `weight`."""
+        w = self.weight.reshape(self.out_channels, -1)  # (O, I*kh*kw)
+        var, mean = torch.var_mean(w, dim=1, unbiased=False, keepdim=True)
+        return ((w - mean) / torch.sqrt(var + self.eps)).reshape_as(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, I, H, W) -> (B, O, H/s, W/s)
+        return F.conv2d(
+            x, self.standardized_weight(), self.bias, self.stride, self.padding, self.dilation, self.groups
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, eps={self.eps}"
