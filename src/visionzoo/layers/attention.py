@@ -12,7 +12,9 @@ from .mlp import Mlp
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention: a fused `qkv` projection, optional q/k norms, an output `proj`."""
+    """Multi-head self-attention: a fused `qkv` projection, optional q/k norms, an output `proj`.
+
+    `scale_norm` adds a norm (`norm`) on the attention output before `proj` (BEiT-3 / Magneto style)."""
 
     def __init__(
         self,
@@ -24,6 +26,7 @@ class Attention(nn.Module):
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
         norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        scale_norm: bool = False,
     ):
         super().__init__()
         if dim % num_heads:
@@ -35,6 +38,7 @@ class Attention(nn.Module):
         self.q_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
         self.k_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
         self.attn_drop = attn_drop
+        self.norm = norm_layer(dim) if scale_norm else nn.Identity()
         self.proj = nn.Linear(dim, dim, bias=proj_bias)
         self.proj_drop = nn.Dropout(proj_drop)
 
@@ -47,7 +51,7 @@ class Attention(nn.Module):
             q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.0
         )  # [B, heads, N, head_dim]
         x = x.transpose(1, 2).reshape(b, n, c)
-        return self.proj_drop(self.proj(x))
+        return self.proj_drop(self.proj(self.norm(x)))
 
     def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}, attn_drop={self.attn_drop}"
@@ -66,6 +70,7 @@ class LatentAttentionPool(nn.Module):
         qk_norm: bool = False,
         drop: float = 0.0,
         norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
     ):
         super().__init__()
         if dim % num_heads:
@@ -80,7 +85,7 @@ class LatentAttentionPool(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(drop)
         self.norm = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer)
         nn.init.trunc_normal_(self.latent, std=dim**-0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C] -> [B, C]
