@@ -203,3 +203,22 @@ def test_headless_tower_gives_pooled_embeddings():
     out = ours(x)
     assert out.shape == (2, 384)
     torch.testing.assert_close(out, theirs(x), atol=1e-4, rtol=0)
+
+
+@torch.no_grad()
+def test_ijepa_release_layout_loads(tmp_path):
+    """An I-JEPA release ({'encoder': {'module.' + key: ...}, 'predictor': ..., 'epoch': ...}) loads
+    through its tag's cfg (state_dict_key='encoder') and the family filter (which strips 'module.')."""
+    source = timm.create_model("vit_huge_patch14_gap_224", img_size=28, depth=1).eval()
+    path = tmp_path / "ijepa.pth.tar"
+    encoder = {f"module.{k}": v for k, v in source.state_dict().items()}
+    torch.save({"encoder": encoder, "predictor": {"module.x": torch.zeros(1)}, "epoch": 3}, path)
+    ours = visionzoo.create_model(
+        "vit_huge_patch14_gap_224.in1k_ijepa",
+        pretrained=True,
+        pretrained_cfg_overlay=dict(file=str(path)),
+        img_size=28,
+        depth=1,
+    ).eval()
+    x = torch.randn(1, 3, 28, 28)
+    torch.testing.assert_close(ours(x), source(x), atol=1e-4, rtol=0)

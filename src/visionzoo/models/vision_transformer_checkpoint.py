@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -28,14 +27,6 @@ def _strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str,
     if state_dict and all(k.startswith(prefix) for k in state_dict):
         return {k[len(prefix) :]: v for k, v in state_dict.items()}
     return state_dict
-
-
-def _unwrap_ijepa(state_dict: Mapping) -> dict:
-    """I-JEPA releases nest the encoder under 'encoder' (next to the predictor and optimiser state)."""
-    encoder = state_dict.get("encoder")
-    if isinstance(encoder, Mapping) and all(isinstance(v, torch.Tensor) for v in encoder.values()):
-        return dict(encoder)
-    return dict(state_dict)
 
 
 def _resample_mode(model: nn.Module) -> tuple[str, bool]:
@@ -99,11 +90,11 @@ def _drop_attn_pool(state_dict: dict[str, torch.Tensor], model: nn.Module) -> di
 
 
 def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """Fit a ViT/DeiT checkpoint to `model`: unwrap 'module.' and I-JEPA's 'encoder', drop the old
+    """Fit a ViT/DeiT checkpoint to `model`: unwrap 'module.' (DDP, I-JEPA), drop the old
     `pre_logits` layer, fit the patch projection (reshape, resample to the model's patch size), rename
     DeiT-III `gamma_1/2` to `ls1/2.gamma`, resample `pos_embed`, and drop an attention-pool head the model
     was built without."""
-    state_dict = _strip_prefix(_unwrap_ijepa(state_dict), "module.")
+    state_dict = _strip_prefix(state_dict, "module.")
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
         if key.startswith("pre_logits."):

@@ -534,6 +534,7 @@ CFGS: dict[str, dict] = {
         "num_classes": 0,
         "license": "cc-by-nc-4.0",
         "label_set": None,
+        "state_dict_key": "encoder",
     },
     "vit_huge_patch14_gap_224.in22k_ijepa": {
         "url": "https://dl.fbaipublicfiles.com/ijepa/IN22K-vit.h.14-900e.pth.tar",
@@ -541,6 +542,7 @@ CFGS: dict[str, dict] = {
         "num_classes": 0,
         "license": "cc-by-nc-4.0",
         "label_set": None,
+        "state_dict_key": "encoder",
     },
     "vit_huge_patch16_gap_448.in1k_ijepa": {
         "url": "https://dl.fbaipublicfiles.com/ijepa/IN1K-vit.h.16-448px-300e.pth.tar",
@@ -549,6 +551,7 @@ CFGS: dict[str, dict] = {
         "num_classes": 0,
         "license": "cc-by-nc-4.0",
         "label_set": None,
+        "state_dict_key": "encoder",
     },
     "vit_giant_patch16_gap_224.in22k_ijepa": {
         "url": "https://dl.fbaipublicfiles.com/ijepa/IN22K-vit.g.16-600e.pth.tar",
@@ -556,6 +559,7 @@ CFGS: dict[str, dict] = {
         "num_classes": 0,
         "license": "cc-by-nc-4.0",
         "label_set": None,
+        "state_dict_key": "encoder",
     },
     "vit_xsmall_patch16_clip_224.tinyclip_yfcc15m": {
         "hf_hub_id": "timm/vit_xsmall_patch16_clip_224.tinyclip_yfcc15m",
