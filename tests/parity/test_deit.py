@@ -12,6 +12,7 @@ from safetensors.torch import save_file
 
 import visionzoo
 from tests.parity.harness import build_pair, check_parity
+from tests.parity.vit_checks import check_fast_parity
 
 timm = pytest.importorskip("timm")
 
@@ -24,12 +25,28 @@ ARCHS = [
     "deit_small_distilled_patch16_224",
     "deit_base_distilled_patch16_224",
     "deit_base_distilled_patch16_384",
+    "deit3_small_patch16_224",
+    "deit3_small_patch16_384",
+    "deit3_medium_patch16_224",
+    "deit3_base_patch16_224",
+    "deit3_base_patch16_384",
+    "deit3_large_patch16_224",
+    "deit3_large_patch16_384",
+    "deit3_huge_patch14_224",
 ]
 DISTILLED = "deit_tiny_distilled_patch16_224"
 
 
 def test_every_table_arch_is_covered():
-    assert sorted(visionzoo.list_models(module="deit")) == sorted(ARCHS)
+    assert (
+        sorted(visionzoo.list_models(module="deit"))
+        == sorted(ARCHS)
+        == sorted(timm.list_models(module="deit"))
+    )
+
+
+def test_every_timm_tag_is_registered():
+    assert sorted(visionzoo.list_pretrained("deit*")) == sorted(timm.list_pretrained("deit*"))
 
 
 @pytest.mark.parametrize("arch", ["deit_tiny_patch16_224", DISTILLED])
@@ -39,7 +56,9 @@ def test_default_size_parity(arch):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_parity(arch):
-    check_parity(arch, input_size=(3, 32, 32), batch_size=1, img_size=32)
+    """Full depth and width on a 2x2-patch input (DeiT-III: no class-token position, layer scale)."""
+    patch = 14 if "patch14" in arch else 16
+    check_fast_parity(arch, input_size=(3, 2 * patch, 2 * patch), img_size=2 * patch)
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -57,6 +76,7 @@ def test_structure_matches_timm(arch):
     assert ours.patch_embed.img_size == theirs.patch_embed.img_size
     assert ours.feature_info == theirs.feature_info
     assert ours.num_prefix_tokens == theirs.num_prefix_tokens
+    assert ours.no_embed_class == theirs.no_embed_class
 
 
 OPTIONS = [dict(num_classes=0), dict(num_classes=10), dict(global_pool="token"), dict(in_chans=1)]

@@ -38,6 +38,7 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
+
 # name -> file in data/samples/ (CC0 photographs from scikit-image; see samples/README.md)
 SAMPLE_IMAGES = {"chelsea": "chelsea.png", "coffee": "coffee.png"}
 

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "get_act_layer", "create_act"]
+__all__ = ["ACTIVATIONS", "QuickGELU", "GELUTanh", "get_act_layer", "create_act"]
+
+
+class QuickGELU(nn.Module):
+    """The sigmoid approximation of GELU that OpenAI's CLIP was trained with: x * sigmoid(1.702 x)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(1.702 * x)
+
+
+class GELUTanh(nn.GELU):
+    """GELU with the tanh approximation (as SigLIP and other JAX-trained models use)."""
+
+    def __init__(self) -> None:
+        super().__init__(approximate="tanh")
+
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -12,6 +28,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
     "swish": nn.SiLU,
     "gelu": nn.GELU,
+    "gelu_tanh": GELUTanh,
+    "quick_gelu": QuickGELU,
     "sigmoid": nn.Sigmoid,
     "hard_sigmoid": nn.Hardsigmoid,
     "hard_swish": nn.Hardswish,
@@ -19,7 +37,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
 }
 
-_NO_INPLACE = ("sigmoid", "gelu", "tanh", "identity")
+_NO_INPLACE = ("sigmoid", "gelu", "gelu_tanh", "quick_gelu", "tanh", "identity")
 
 
 def get_act_layer(name: str) -> type[nn.Module]:

@@ -1,4 +1,4 @@
-"""Transformer MLP blocks: plain (`Mlp`) and gated (`GluMlp`, `SwiGLU`)."""
+"""Transformer MLP block."""
 
 from __future__ import annotations
 
@@ -39,40 +39,41 @@ class Mlp(nn.Module):
 
 
 class GluMlp(nn.Module):
-    """Gated MLP with one packed input projection: fc1 -> (a, b) halves -> act(a) * b -> norm -> fc2.
-
-    `hidden_features` is the packed width (twice the gated width), as in timm's packed SwiGLU.
-    """
+    """Gated MLP with one packed input projection: fc1 gives [a, b], then fc2(act(a) * b) (`gate_last=False`)
+    or fc2(a * act(b)). `hidden_features` is fc1's width; the gated width is half of it."""
 
     def __init__(
         self,
         in_features: int,
-        hidden_features: int,
+        hidden_features: int | None = None,
         out_features: int | None = None,
         act_layer: Callable[[], nn.Module] = nn.SiLU,
         norm_layer: Callable[[int], nn.Module] | None = None,
         bias: bool = True,
         drop: float = 0.0,
+        gate_last: bool = False,
     ):
         super().__init__()
-        if hidden_features % 2:
-            raise ValueError(f"GluMlp needs an even packed hidden width, got {hidden_features}")
+        hidden = hidden_features or in_features
+        if hidden % 2:
+            raise ValueError(f"a packed gated MLP needs an even hidden width, got {hidden}")
         out = out_features or in_features
-        self.fc1 = nn.Linear(in_features, hidden_features, bias=bias)
+        self.gate_last = gate_last
+        self.fc1 = nn.Linear(in_features, hidden, bias=bias)
         self.act = act_layer()
         self.drop1 = nn.Dropout(drop)
-        self.norm = norm_layer(hidden_features // 2) if norm_layer is not None else nn.Identity()
-        self.fc2 = nn.Linear(hidden_features // 2, out, bias=bias)
+        self.norm = norm_layer(hidden // 2) if norm_layer is not None else nn.Identity()
+        self.fc2 = nn.Linear(hidden // 2, out, bias=bias)
         self.drop2 = nn.Dropout(drop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, value = self.fc1(x).chunk(2, dim=-1)
-        x = self.drop1(self.act(gate) * value)
-        return self.drop2(self.fc2(self.norm(x)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., C]
+        a, b = self.fc1(x).chunk(2, dim=-1)
+        x = a * self.act(b) if self.gate_last else self.act(a) * b
+        return self.drop2(self.fc2(self.norm(self.drop1(x))))
 
 
 class SwiGLU(nn.Module):
-    """SwiGLU with separate gate and value projections: silu(fc1_g(x)) * fc1_x(x) -> norm -> fc2.
+    """Gated MLP with separate gate and value projections: fc2(norm(act(fc1_g(x)) * fc1_x(x))).
 
     `norm_layer` gives the sub-layer norm EVA02 puts before the output projection; `align_to` rounds the
     hidden width up to a multiple (DINOv3's SwiGLU variants).
@@ -102,6 +103,9 @@ class SwiGLU(nn.Module):
         self.fc2 = nn.Linear(hidden, out, bias=bias)
         self.drop2 = nn.Dropout(drop)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., C]
         x = self.drop1(self.act(self.fc1_g(x)) * self.fc1_x(x))
         return self.drop2(self.fc2(self.norm(x)))
+
+
+MLP_LAYERS: dict[str, type[nn.Module]] = {"mlp": Mlp, "glu_packed": GluMlp, "swiglu": SwiGLU}

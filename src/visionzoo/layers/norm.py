@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LayerNorm2d"]
+__all__ = ["LayerNorm2d", "RmsNorm", "NORM_LAYERS", "norm_layer_for"]
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -22,3 +25,33 @@ class LayerNorm2d(nn.LayerNorm):
         x = x.permute(0, 2, 3, 1)  # (B, H, W, C): normalise the last dim
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+class RmsNorm(nn.Module):
+    """Root-mean-square norm over the last dimension, with a learned scale (`weight`) and no bias."""
+
+    def __init__(self, num_features: int, eps: float = 1e-6, affine: bool = True):
+        super().__init__()
+        self.normalized_shape = (num_features,)
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [..., C]
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape[0]}, eps={self.eps}"
+
+
+NORM_LAYERS: dict[str, type[nn.Module]] = {"layernorm": nn.LayerNorm, "rmsnorm": RmsNorm}
+
+
+def norm_layer_for(name: str, eps: float = 1e-6) -> Callable[[int], nn.Module]:
+    """A `dim -> norm module` factory for a norm named in an architecture table ('layernorm', 'rmsnorm')."""
+    if name not in NORM_LAYERS:
+        raise ValueError(f"unknown norm layer {name!r}; known: {', '.join(NORM_LAYERS)}")
+    return partial(NORM_LAYERS[name], eps=eps)

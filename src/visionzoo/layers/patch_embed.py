@@ -12,7 +12,7 @@ from torch import nn
 
 from .helpers import to_2tuple
 
-__all__ = ["PatchEmbed", "check_patch_input"]
+__all__ = ["PatchEmbed", "check_patch_input", "resample_patch_embed"]
 
 _DYNAMIC_HINT = "create it with img_size=(H, W) or dynamic_img_size=True"
 
@@ -103,3 +103,30 @@ class PatchEmbed(nn.Module):
             x = F.pad(x, (0, -x.shape[-1] % pw, 0, -x.shape[-2] % ph))
         x = self.proj(x).permute(0, 2, 3, 1)  # [B, h, w, D]
         return self.norm(x)
+
+
+def resample_patch_embed(
+    weight: torch.Tensor,
+    new_size: tuple[int, int] | list[int],
+    interpolation: str = "bicubic",
+    antialias: bool = True,
+) -> torch.Tensor:
+    """A patch projection kernel [D, C, h, w] resampled to `new_size` (FlexiViT's pseudo-inverse resize).
+
+    Resizing an image patch by `R` (a linear map, here `F.interpolate`) and projecting it with the new
+    kernel gives what the old kernel gives on the original patch: new = pinv(R^T) @ old, per (D, C) slice.
+    """
+    if weight.ndim != 4:
+        raise ValueError(f"expected a conv kernel [D, C, h, w], got shape {tuple(weight.shape)}")
+    old_h, old_w = weight.shape[-2:]
+    new_h, new_w = int(new_size[0]), int(new_size[1])
+    if (old_h, old_w) == (new_h, new_w):
+        return weight
+    basis = torch.eye(old_h * old_w, dtype=torch.float32, device=weight.device)
+    basis = basis.reshape(old_h * old_w, 1, old_h, old_w)  # one one-hot image per old pixel
+    resize = F.interpolate(basis, size=(new_h, new_w), mode=interpolation, antialias=antialias)
+    resize = resize.reshape(old_h * old_w, new_h * new_w)  # R^T: [old pixels, new pixels]
+    inverse = torch.linalg.pinv(resize)  # [new pixels, old pixels]; float32 cuts off near-singular directions
+    flat = weight.float().reshape(*weight.shape[:2], old_h * old_w)  # [D, C, old pixels]
+    out = flat @ inverse.T  # [D, C, new pixels]
+    return out.reshape(*weight.shape[:2], new_h, new_w).to(weight.dtype)

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from ..registry import register_variants
-from .vision_transformer import SIZES, VisionTransformer, checkpoint_filter
+from .vision_transformer import VisionTransformer, checkpoint_filter
+from .vision_transformer_variants import variant_row
 
 __all__ = ["DistilledVisionTransformer", "VARIANTS", "DISTILLED_VARIANTS"]
 
@@ -71,15 +72,32 @@ class DistilledVisionTransformer(VisionTransformer):
         return (x_cls + x_dist) / 2
 
 
-def _row(size: str, img: int) -> dict:
-    dim, depth, heads = SIZES[size]
-    return dict(img_size=img, patch_size=16, embed_dim=dim, depth=depth, num_heads=heads)
+DEIT3 = dict(no_embed_class=True, init_values=1e-6)
 
+# name -> (size, patch size, image size, recipe)
+_ARCHS: dict[str, tuple[str, int, int, dict]] = {
+    "deit_tiny_patch16_224": ("tiny", 16, 224, {}),
+    "deit_small_patch16_224": ("small", 16, 224, {}),
+    "deit_base_patch16_224": ("base", 16, 224, {}),
+    "deit_base_patch16_384": ("base", 16, 384, {}),
+    "deit3_small_patch16_224": ("small", 16, 224, DEIT3),
+    "deit3_small_patch16_384": ("small", 16, 384, DEIT3),
+    "deit3_medium_patch16_224": ("medium", 16, 224, DEIT3),
+    "deit3_base_patch16_224": ("base", 16, 224, DEIT3),
+    "deit3_base_patch16_384": ("base", 16, 384, DEIT3),
+    "deit3_large_patch16_224": ("large", 16, 224, DEIT3),
+    "deit3_large_patch16_384": ("large", 16, 384, DEIT3),
+    "deit3_huge_patch14_224": ("huge", 14, 224, DEIT3),
+}
+_DISTILLED: dict[str, tuple[str, int, int, dict]] = {
+    "deit_tiny_distilled_patch16_224": ("tiny", 16, 224, {}),
+    "deit_small_distilled_patch16_224": ("small", 16, 224, {}),
+    "deit_base_distilled_patch16_224": ("base", 16, 224, {}),
+    "deit_base_distilled_patch16_384": ("base", 16, 384, {}),
+}
 
-_ARCHS = (("tiny", 224), ("small", 224), ("base", 224), ("base", 384))
-
-VARIANTS: dict[str, dict] = {f"deit_{s}_patch16_{i}": _row(s, i) for s, i in _ARCHS}
-DISTILLED_VARIANTS: dict[str, dict] = {f"deit_{s}_distilled_patch16_{i}": _row(s, i) for s, i in _ARCHS}
+VARIANTS: dict[str, dict] = {name: variant_row(*spec) for name, spec in _ARCHS.items()}
+DISTILLED_VARIANTS: dict[str, dict] = {name: variant_row(*spec) for name, spec in _DISTILLED.items()}
 
 register_variants(VARIANTS, VisionTransformer, checkpoint_filter=checkpoint_filter, module=__name__)
 register_variants(

@@ -5,32 +5,33 @@ Parameter names follow timm's, so timm's ViT checkpoints load unchanged.
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Sequence
-from functools import partial
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.fx
 from torch import nn
 
 from ..features import feature_take_indices, to_output_fmt
-from ..layers.attention import Attention, LatentAttentionPool, RefinementAttentionPool
-from ..layers.drop import drop_path_layer, drop_path_rates
+from ..layers.activations import get_act_layer
+from ..layers.attention import LatentAttentionPool, RefinementAttentionPool
+from ..layers.drop import drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
-from ..layers.mlp import Mlp
+from ..layers.mlp import MLP_LAYERS
+from ..layers.norm import norm_layer_for
 from ..layers.patch_embed import PatchEmbed
 from ..layers.pos_embed import resample_abs_pos_embed
+from ..layers.transformer_blocks import BLOCK_TYPES, Block, LayerScale
 from ..registry import register_variants
 from .base import ImageModel, check_num_classes
+from .vision_transformer_checkpoint import checkpoint_filter
+from .vision_transformer_variants import VARIANTS
 
-__all__ = ["VisionTransformer", "Block", "checkpoint_filter", "VARIANTS"]
+__all__ = ["VisionTransformer", "Block", "LayerScale", "checkpoint_filter", "VARIANTS"]
 
 POOL_TYPES = ("", "token", "avg", "max", "avgmax", "map", "prr")
 ATTN_POOLS = ("map", "prr")
 OUTPUT_FMTS = ("NCHW", "NHWC", "NLC")
-
-LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
 
 def pos_embed_for_grid(
@@ -47,79 +48,79 @@ def pos_embed_for_grid(
 torch.fx.wrap("pos_embed_for_grid")
 
 
-class LayerScale(nn.Module):
-    """Learned per-channel scaling of a residual branch."""
+@dataclass(frozen=True)
+class BlockOptions:
+    """What every block of a ViT shares: layer choices by name, as the variant tables state them.
 
-    def __init__(self, dim: int, init_values: float = 1e-5):
-        super().__init__()
-        self.init_values = init_values
-        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+    norm_layer, norm_eps: 'layernorm' or 'rmsnorm' and its epsilon (also used by pre-norm, final norm,
+        fc_norm and the attention-pool head).
+    act_layer: MLP activation ('gelu', 'gelu_tanh', 'quick_gelu', 'silu', ...).
+    mlp_layer: 'mlp', 'glu_packed' (one fc1 giving value and gate) or 'swiglu' (fc1_g and fc1_x).
+    block_type: 'pre' (pre-norm), 'post' (post-norm), 'parallel' (two parallel attention and MLP branches)
+        or 'parallel_scaling' (fused attention + MLP input projection).
+    proj_bias: bias on the attention and MLP output projections.
+    scale_attn_norm, scale_mlp_norm: an extra norm inside attention and MLP.
+    """
 
-    def reset_parameters(self) -> None:
-        nn.init.constant_(self.gamma, self.init_values)
+    norm_layer: str = "layernorm"
+    norm_eps: float = 1e-6
+    act_layer: str = "gelu"
+    mlp_layer: str = "mlp"
+    block_type: str = "pre"
+    proj_bias: bool = True
+    scale_attn_norm: bool = False
+    scale_mlp_norm: bool = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
+    def __post_init__(self) -> None:
+        norm_layer_for(self.norm_layer)  # ValueErrors naming the choices
+        get_act_layer(self.act_layer)
+        for name, value, known in (
+            ("mlp_layer", self.mlp_layer, MLP_LAYERS),
+            ("block_type", self.block_type, BLOCK_TYPES),
+        ):
+            if value not in known:
+                raise ValueError(f"unknown {name} {value!r}; known: {', '.join(known)}")
 
+    @property
+    def norm(self) -> Callable[[int], nn.Module]:
+        return norm_layer_for(self.norm_layer, self.norm_eps)
 
-class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)), each optionally layer-scaled."""
-
-    def __init__(
-        self,
-        dim: int,
-        num_heads: int,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        qk_norm: bool = False,
-        init_values: float | None = None,
-        proj_drop: float = 0.0,
-        attn_drop: float = 0.0,
-        drop_path: float = 0.0,
-    ):
-        super().__init__()
-        self.norm1 = LayerNorm(dim)
-        self.attn = Attention(
-            dim,
-            num_heads,
-            qkv_bias=qkv_bias,
-            qk_norm=qk_norm,
-            attn_drop=attn_drop,
-            proj_drop=proj_drop,
-            norm_layer=LayerNorm,
+    def block_kwargs(self) -> dict:
+        return dict(
+            proj_bias=self.proj_bias,
+            scale_attn_norm=self.scale_attn_norm,
+            scale_mlp_norm=self.scale_mlp_norm,
+            norm_layer=self.norm,
+            act_layer=get_act_layer(self.act_layer),
+            mlp_layer=MLP_LAYERS[self.mlp_layer],
         )
-        self.ls1 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
-        self.drop_path1 = drop_path_layer(drop_path)
-        self.norm2 = LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
-        self.ls2 = LayerScale(dim, init_values) if init_values is not None else nn.Identity()
-        self.drop_path2 = drop_path_layer(drop_path)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
-        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
-        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
 class VisionTransformer(ImageModel):
-    """Vision Transformer: patch tokens plus prefix tokens (class, registers) through a stack of `Block`s.
+    """Vision Transformer: patch tokens plus prefix tokens (class, registers) through a stack of blocks.
 
     Args:
         img_size: input size the position embedding is laid out for (int or (h, w)).
         patch_size: side of the square patches.
         in_chans: input channels.
-        num_classes: classifier size; 0 gives pooled features.
+        num_classes: classifier size; 0 gives pooled features (an image tower without a classifier).
         global_pool: 'token' (class token), 'avg', 'max', 'avgmax' (patch tokens), 'map' (attention pooling
             with a learned query), 'prr' (parameter-free attention refinement, then token/avg) or '' (none).
         embed_dim, depth, num_heads, mlp_ratio: transformer width, blocks, heads, MLP expansion.
-        qkv_bias, qk_norm: bias of the qkv projection, LayerNorm on queries and keys.
+        qkv_bias, qk_norm: bias of the qkv projection, norm on queries and keys.
         init_values: LayerScale init (None: no LayerScale).
         class_token: prepend a class token.
         reg_tokens: number of register tokens after the class token.
         no_embed_class: position embedding covers patch tokens only (prefix tokens get none).
-        pre_norm: LayerNorm after the embedding, before the blocks.
-        final_norm: LayerNorm at the end (as `norm`, or as `fc_norm` after pooling).
+        pre_norm: norm after the embedding, before the blocks (CLIP); the patch projection then has no bias.
+        embed_norm: norm on the patch embedding itself (`patch_embed.norm`, AIMv2).
+        final_norm: norm at the end (as `norm`, or as `fc_norm` after pooling).
         fc_norm: norm after pooling instead of before; None means "for 'avg', 'max' and 'avgmax'".
         pool_include_prefix: 'avg'/'max'/'avgmax'/'map' pooling also covers the prefix tokens.
+        norm_layer, norm_eps, act_layer, mlp_layer, block_type, proj_bias, scale_attn_norm, scale_mlp_norm:
+            the layer choices of `BlockOptions`.
+        resample_interpolation, resample_antialias: how checkpoint patch / position embeddings of another
+            size are resampled on load (FlexiViT's weights prefer 'bilinear' without antialiasing).
         dynamic_img_size: accept any input whose sides are multiples of the patch size, resampling the
             position embedding on the fly.
         dynamic_img_pad: pad inputs to a multiple of the patch size.
@@ -159,6 +160,18 @@ class VisionTransformer(ImageModel):
         proj_drop_rate: float = 0.0,
         attn_drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        *,
+        embed_norm: bool = False,
+        norm_layer: str = "layernorm",
+        norm_eps: float = 1e-6,
+        act_layer: str = "gelu",
+        mlp_layer: str = "mlp",
+        block_type: str = "pre",
+        proj_bias: bool = True,
+        scale_attn_norm: bool = False,
+        scale_mlp_norm: bool = False,
+        resample_interpolation: str = "bicubic",
+        resample_antialias: bool = True,
     ):
         super().__init__()
         self._check_pool(global_pool, class_token)
@@ -166,6 +179,16 @@ class VisionTransformer(ImageModel):
             raise ValueError(f"depth must be >= 1, got {depth}")
         if reg_tokens < 0:
             raise ValueError(f"reg_tokens must be >= 0, got {reg_tokens}")
+        options = BlockOptions(
+            norm_layer=norm_layer,
+            norm_eps=norm_eps,
+            act_layer=act_layer,
+            mlp_layer=mlp_layer,
+            block_type=block_type,
+            proj_bias=proj_bias,
+            scale_attn_norm=scale_attn_norm,
+            scale_mlp_norm=scale_mlp_norm,
+        )
         self.num_classes = num_classes
         self.global_pool = global_pool
         self.embed_dim = self.num_features = embed_dim
@@ -175,6 +198,9 @@ class VisionTransformer(ImageModel):
         self.no_embed_class = bool(no_embed_class)
         self.dynamic_img_size = bool(dynamic_img_size)
         self.grad_checkpointing = False
+        # how a checkpoint's patch and position embeddings are resampled to this model (checkpoint_filter)
+        self.resample_interpolation = resample_interpolation
+        self.resample_antialias = bool(resample_antialias)
 
         self._build_embeddings(
             img_size=img_size,
@@ -183,6 +209,8 @@ class VisionTransformer(ImageModel):
             class_token=class_token,
             reg_tokens=reg_tokens,
             pre_norm=pre_norm,
+            embed_norm=embed_norm,
+            norm=options.norm,
             pos_drop_rate=pos_drop_rate,
             dynamic_img_size=dynamic_img_size,
             dynamic_img_pad=dynamic_img_pad,
@@ -194,6 +222,7 @@ class VisionTransformer(ImageModel):
             qkv_bias=qkv_bias,
             qk_norm=qk_norm,
             init_values=init_values,
+            options=options,
             proj_drop_rate=proj_drop_rate,
             attn_drop_rate=attn_drop_rate,
             drop_path_rate=drop_path_rate,
@@ -207,6 +236,7 @@ class VisionTransformer(ImageModel):
             final_norm=final_norm,
             fc_norm=fc_norm,
             pool_include_prefix=pool_include_prefix,
+            options=options,
             drop_rate=drop_rate,
         )
         self._init_weights()
@@ -221,6 +251,8 @@ class VisionTransformer(ImageModel):
         class_token: bool,
         reg_tokens: int,
         pre_norm: bool,
+        embed_norm: bool,
+        norm: Callable[[int], nn.Module],
         pos_drop_rate: float,
         dynamic_img_size: bool,
         dynamic_img_pad: bool,
@@ -232,6 +264,7 @@ class VisionTransformer(ImageModel):
             in_chans,
             self.embed_dim,
             bias=not pre_norm,
+            norm_layer=norm if embed_norm else None,
             dynamic_img_size=dynamic_img_size,
             dynamic_img_pad=dynamic_img_pad,
         )
@@ -240,7 +273,7 @@ class VisionTransformer(ImageModel):
         pos_len = num_patches if self.no_embed_class else num_patches + self.num_prefix_tokens
         self.pos_embed = nn.Parameter(torch.zeros(1, pos_len, self.embed_dim))  # [1, prefix + h*w, C]
         self.pos_drop = nn.Dropout(pos_drop_rate)
-        self.norm_pre = LayerNorm(self.embed_dim) if pre_norm else nn.Identity()
+        self.norm_pre = norm(self.embed_dim) if pre_norm else nn.Identity()
 
     def _build_blocks(
         self,
@@ -251,15 +284,17 @@ class VisionTransformer(ImageModel):
         qkv_bias: bool,
         qk_norm: bool,
         init_values: float | None,
+        options: BlockOptions,
         proj_drop_rate: float,
         attn_drop_rate: float,
         drop_path_rate: float,
     ) -> None:
         """The transformer blocks (stochastic depth rising linearly to `drop_path_rate`) and feature info."""
         rates = drop_path_rates(drop_path_rate, depth, float32=True)
+        block_cls = BLOCK_TYPES[options.block_type]
         self.blocks = nn.Sequential(
             *(
-                Block(
+                block_cls(
                     self.embed_dim,
                     num_heads,
                     mlp_ratio,
@@ -269,6 +304,7 @@ class VisionTransformer(ImageModel):
                     proj_drop=proj_drop_rate,
                     attn_drop=attn_drop_rate,
                     drop_path=rate,
+                    **options.block_kwargs(),
                 )
                 for rate in rates
             )
@@ -290,16 +326,19 @@ class VisionTransformer(ImageModel):
         final_norm: bool,
         fc_norm: bool | None,
         pool_include_prefix: bool,
+        options: BlockOptions,
         drop_rate: float,
     ) -> None:
         """Final norm (before or after pooling), attention pooling if asked, dropout and classifier."""
-        dim = self.embed_dim
+        dim, norm = self.embed_dim, options.norm
         use_fc_norm = global_pool in ("avg", "max", "avgmax") if fc_norm is None else fc_norm
-        self.norm = LayerNorm(dim) if final_norm and not use_fc_norm else nn.Identity()
-        self.fc_norm = LayerNorm(dim) if final_norm and use_fc_norm else nn.Identity()
+        self.norm = norm(dim) if final_norm and not use_fc_norm else nn.Identity()
+        self.fc_norm = norm(dim) if final_norm and use_fc_norm else nn.Identity()
         self.pool_include_prefix = pool_include_prefix or global_pool == "prr"
         if global_pool == "map":
-            self.attn_pool = LatentAttentionPool(dim, num_heads, mlp_ratio, norm_layer=LayerNorm)
+            self.attn_pool = LatentAttentionPool(
+                dim, num_heads, mlp_ratio, norm_layer=norm, act_layer=get_act_layer(options.act_layer)
+            )
         elif global_pool == "prr":
             self.attn_pool = RefinementAttentionPool(dim, num_heads, "token" if class_token else "avg")
         else:
@@ -468,85 +507,5 @@ class VisionTransformer(ImageModel):
         return take
 
 
-# ------------------------------------------------------------------------ checkpoints
-def _grid_of(num_tokens: int) -> tuple[int, int]:
-    side = math.isqrt(num_tokens)
-    if side * side != num_tokens:
-        raise ValueError(
-            f"cannot infer the patch grid of a position embedding with {num_tokens} patch tokens"
-        )
-    return side, side
-
-
-def _strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    """Drop a wrapper prefix (e.g. 'module.' from DistributedDataParallel) when every key has it."""
-    if state_dict and all(k.startswith(prefix) for k in state_dict):
-        return {k[len(prefix) :]: v for k, v in state_dict.items()}
-    return state_dict
-
-
-def _fit_patch_embed(weight: torch.Tensor, model: VisionTransformer) -> torch.Tensor:
-    """Old checkpoints stored the patch projection as a linear [D, C*p*p]; make it a conv [D, C, p, p]."""
-    if weight.ndim == 2:
-        ph, pw = model.patch_embed.patch_size
-        weight = weight.reshape(weight.shape[0], -1, ph, pw)
-    return weight
-
-
-def _fit_pos_embed(pos_embed: torch.Tensor, model: VisionTransformer) -> torch.Tensor:
-    """Resample a position embedding trained at another input size to the model's patch grid."""
-    prefix = model.pos_embed_prefix_tokens
-    if pos_embed.shape[1] == model.pos_embed.shape[1]:
-        return pos_embed
-    old_grid = _grid_of(pos_embed.shape[1] - prefix)
-    return resample_abs_pos_embed(pos_embed, model.patch_embed.grid_size, old_grid, num_prefix_tokens=prefix)
-
-
-def checkpoint_filter(
-    state_dict: dict[str, torch.Tensor], model: VisionTransformer
-) -> dict[str, torch.Tensor]:
-    """Fit a ViT/DeiT checkpoint to `model`: unwrap 'module.', drop the old `pre_logits` layer, reshape a
-    linear patch projection, rename DeiT-III `gamma_1/2` to `ls1/2.gamma` and resample `pos_embed`."""
-    state_dict = _strip_prefix(state_dict, "module.")
-    out: dict[str, torch.Tensor] = {}
-    for key, value in state_dict.items():
-        if key.startswith("pre_logits."):
-            continue  # representation layer of early in21k checkpoints, unused by the classifier
-        if key == "patch_embed.proj.weight":
-            value = _fit_patch_embed(value, model)
-        elif key == "pos_embed":
-            value = _fit_pos_embed(value, model)
-        key = re.sub(r"\.gamma_([12])$", r".ls\1.gamma", key)
-        out[key] = value
-    return out
-
-
 # ------------------------------------------------------------------------ variants
-# size name -> (embed_dim, depth, num_heads)
-SIZES: dict[str, tuple[int, int, int]] = {
-    "tiny": (192, 12, 3),
-    "small": (384, 12, 6),
-    "base": (768, 12, 12),
-    "large": (1024, 24, 16),
-    "huge": (1280, 32, 16),
-}
-
-# (size, patch size, image size) of each registered architecture
-_ARCHS: tuple[tuple[str, int, int], ...] = (
-    ("tiny", 16, 224), ("tiny", 16, 384),
-    ("small", 32, 224), ("small", 32, 384), ("small", 16, 224), ("small", 16, 384),
-    ("base", 32, 224), ("base", 32, 384), ("base", 16, 224), ("base", 16, 384), ("base", 8, 224),
-    ("large", 32, 384), ("large", 16, 224), ("large", 16, 384),
-    ("huge", 14, 224),
-)  # fmt: skip
-
-
-def variant_row(size: str, patch: int, img: int) -> dict:
-    """Constructor arguments of one table row."""
-    dim, depth, heads = SIZES[size]
-    return dict(img_size=img, patch_size=patch, embed_dim=dim, depth=depth, num_heads=heads)
-
-
-VARIANTS: dict[str, dict] = {f"vit_{s}_patch{p}_{i}": variant_row(s, p, i) for s, p, i in _ARCHS}
-
 register_variants(VARIANTS, VisionTransformer, checkpoint_filter=checkpoint_filter)

@@ -45,6 +45,108 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "top1": 83.106,
     },
+    "deit3_small_patch16_224.fb_in1k": {
+        "hf_hub_id": "timm/deit3_small_patch16_224.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_small_224_1k.pth",
+        "crop_pct": 0.9,
+        "license": "apache-2.0",
+    },
+    "deit3_small_patch16_224.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_small_patch16_224.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_small_224_21k.pth",
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_small_patch16_384.fb_in1k": {
+        "hf_hub_id": "timm/deit3_small_patch16_384.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_small_384_1k.pth",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_small_patch16_384.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_small_patch16_384.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_small_384_21k.pth",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_medium_patch16_224.fb_in1k": {
+        "hf_hub_id": "timm/deit3_medium_patch16_224.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_medium_224_1k.pth",
+        "crop_pct": 0.9,
+        "license": "apache-2.0",
+    },
+    "deit3_medium_patch16_224.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_medium_patch16_224.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_medium_224_21k.pth",
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_base_patch16_224.fb_in1k": {
+        "hf_hub_id": "timm/deit3_base_patch16_224.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_base_224_1k.pth",
+        "crop_pct": 0.9,
+        "license": "apache-2.0",
+    },
+    "deit3_base_patch16_224.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_base_patch16_224.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_base_224_21k.pth",
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_base_patch16_384.fb_in1k": {
+        "hf_hub_id": "timm/deit3_base_patch16_384.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_base_384_1k.pth",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_base_patch16_384.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_base_patch16_384.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_base_384_21k.pth",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_large_patch16_224.fb_in1k": {
+        "hf_hub_id": "timm/deit3_large_patch16_224.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_large_224_1k.pth",
+        "crop_pct": 0.9,
+        "license": "apache-2.0",
+    },
+    "deit3_large_patch16_224.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_large_patch16_224.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_large_224_21k.pth",
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_large_patch16_384.fb_in1k": {
+        "hf_hub_id": "timm/deit3_large_patch16_384.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_large_384_1k.pth",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_large_patch16_384.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_large_patch16_384.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_large_384_21k.pth",
+        "input_size": (3, 384, 384),
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
+    "deit3_huge_patch14_224.fb_in1k": {
+        "hf_hub_id": "timm/deit3_huge_patch14_224.fb_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_huge_224_1k.pth",
+        "crop_pct": 0.9,
+        "license": "apache-2.0",
+    },
+    "deit3_huge_patch14_224.fb_in22k_ft_in1k": {
+        "hf_hub_id": "timm/deit3_huge_patch14_224.fb_in22k_ft_in1k",
+        "url": "https://dl.fbaipublicfiles.com/deit/deit_3_huge_224_21k_v1.pth",
+        "crop_pct": 1.0,
+        "license": "apache-2.0",
+    },
     "deit_tiny_distilled_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit_tiny_distilled_patch16_224.fb_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_tiny_distilled_patch16_224-b40b3cf7.pth",
@@ -76,4 +178,13 @@ CFGS: dict[str, dict] = {
     },
 }
 
-ALIASES: dict[str, str] = {}
+ALIASES: dict[str, str] = {
+    "deit3_small_patch16_224_in21ft1k": "deit3_small_patch16_224.fb_in22k_ft_in1k",
+    "deit3_small_patch16_384_in21ft1k": "deit3_small_patch16_384.fb_in22k_ft_in1k",
+    "deit3_medium_patch16_224_in21ft1k": "deit3_medium_patch16_224.fb_in22k_ft_in1k",
+    "deit3_base_patch16_224_in21ft1k": "deit3_base_patch16_224.fb_in22k_ft_in1k",
+    "deit3_base_patch16_384_in21ft1k": "deit3_base_patch16_384.fb_in22k_ft_in1k",
+    "deit3_large_patch16_224_in21ft1k": "deit3_large_patch16_224.fb_in22k_ft_in1k",
+    "deit3_large_patch16_384_in21ft1k": "deit3_large_patch16_384.fb_in22k_ft_in1k",
+    "deit3_huge_patch14_224_in21ft1k": "deit3_huge_patch14_224.fb_in22k_ft_in1k",
+}

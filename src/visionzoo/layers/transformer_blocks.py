@@ -1,0 +1,314 @@
+"""Transformer blocks over token sequences [B, N, C]: pre-norm, post-norm and two parallel layouts.
+
+Every block takes the same keyword arguments, so an architecture table can name its block type
+(`BLOCK_TYPES`) and keep everything else. Parameter names follow timm's.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import Attention
+from .drop import drop_path_layer
+from .mlp import Mlp
+
+__all__ = [
+    "LayerScale",
+    "Block",
+    "ResPostBlock",
+    "ParallelThingsBlock",
+    "ParallelScalingBlock",
+    "BLOCK_TYPES",
+]
+
+NormFactory = Callable[[int], nn.Module]
+DEFAULT_NORM: NormFactory = partial(nn.LayerNorm, eps=1e-6)
+
+
+class LayerScale(nn.Module):
+    """Learned per-channel scaling of a residual branch."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5):
+        super().__init__()
+        self.init_values = init_values
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.gamma, self.init_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
+def _layer_scale(dim: int, init_values: float | None) -> nn.Module:
+    return LayerScale(dim, init_values) if init_values is not None else nn.Identity()
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)), each optionally layer-scaled.
+
+    Args:
+        dim, num_heads, mlp_ratio: width, attention heads, MLP hidden width as a multiple of `dim`.
+        qkv_bias, qk_norm, proj_bias: bias of the qkv projection, norms on q and k, bias of the output
+            projections (attention and MLP).
+        init_values: LayerScale init (None: no LayerScale).
+        scale_attn_norm, scale_mlp_norm: an extra norm inside attention (before `proj`) and MLP (before `fc2`).
+        norm_layer, act_layer, mlp_layer: norm factory (`dim -> module`), MLP activation class, MLP class
+            (`Mlp`, `GluMlp`, `SwiGLU`).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_norm: bool = False,
+        init_values: float | None = None,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        *,
+        proj_bias: bool = True,
+        scale_attn_norm: bool = False,
+        scale_mlp_norm: bool = False,
+        norm_layer: NormFactory = DEFAULT_NORM,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        mlp_layer: type[nn.Module] = Mlp,
+    ):
+        super().__init__()
+        self.norm1 = norm_layer(dim)
+        self.attn = Attention(
+            dim,
+            num_heads,
+            qkv_bias=qkv_bias,
+            qk_norm=qk_norm,
+            proj_bias=proj_bias,
+            attn_drop=attn_drop,
+            proj_drop=proj_drop,
+            norm_layer=norm_layer,
+            scale_norm=scale_attn_norm,
+        )
+        self.ls1 = _layer_scale(dim, init_values)
+        self.drop_path1 = drop_path_layer(drop_path)
+        self.norm2 = norm_layer(dim)
+        self.mlp = mlp_layer(
+            dim,
+            int(dim * mlp_ratio),
+            act_layer=act_layer,
+            norm_layer=norm_layer if scale_mlp_norm else None,
+            bias=proj_bias,
+            drop=proj_drop,
+        )
+        self.ls2 = _layer_scale(dim, init_values)
+        self.drop_path2 = drop_path_layer(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+class ResPostBlock(nn.Module):
+    """Post-norm (res-post) block: x + norm1(attn(x)), then x + norm2(mlp(x)). The norms' scales start at
+    `init_values` (instead of a LayerScale). Same arguments as `Block`."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_norm: bool = False,
+        init_values: float | None = None,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        *,
+        proj_bias: bool = True,
+        scale_attn_norm: bool = False,
+        scale_mlp_norm: bool = False,
+        norm_layer: NormFactory = DEFAULT_NORM,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        mlp_layer: type[nn.Module] = Mlp,
+    ):
+        super().__init__()
+        self.init_values = init_values
+        self.attn = Attention(
+            dim,
+            num_heads,
+            qkv_bias=qkv_bias,
+            qk_norm=qk_norm,
+            proj_bias=proj_bias,
+            attn_drop=attn_drop,
+            proj_drop=proj_drop,
+            norm_layer=norm_layer,
+            scale_norm=scale_attn_norm,
+        )
+        self.norm1 = norm_layer(dim)
+        self.drop_path1 = drop_path_layer(drop_path)
+        self.mlp = mlp_layer(
+            dim,
+            int(dim * mlp_ratio),
+            act_layer=act_layer,
+            norm_layer=norm_layer if scale_mlp_norm else None,
+            bias=proj_bias,
+            drop=proj_drop,
+        )
+        self.norm2 = norm_layer(dim)
+        self.drop_path2 = drop_path_layer(drop_path)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        if self.init_values is not None:
+            for norm in (self.norm1, self.norm2):
+                nn.init.constant_(norm.weight, self.init_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
+        x = x + self.drop_path1(self.norm1(self.attn(x)))
+        return x + self.drop_path2(self.norm2(self.mlp(x)))
+
+
+class ParallelThingsBlock(nn.Module):
+    """`num_parallel` pre-norm attention branches summed into one residual, then as many MLP branches
+    ("Three things everyone should know about ViTs"). Keys `attns.i.*` and `ffns.i.*`. Same arguments as
+    `Block`, plus `num_parallel`."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_norm: bool = False,
+        init_values: float | None = None,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        *,
+        num_parallel: int = 2,
+        proj_bias: bool = True,
+        scale_attn_norm: bool = False,
+        scale_mlp_norm: bool = False,
+        norm_layer: NormFactory = DEFAULT_NORM,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        mlp_layer: type[nn.Module] = Mlp,
+    ):
+        super().__init__()
+        self.attns = nn.ModuleList()
+        self.ffns = nn.ModuleList()
+        for _ in range(num_parallel):
+            attn = Attention(
+                dim,
+                num_heads,
+                qkv_bias=qkv_bias,
+                qk_norm=qk_norm,
+                proj_bias=proj_bias,
+                attn_drop=attn_drop,
+                proj_drop=proj_drop,
+                norm_layer=norm_layer,
+                scale_norm=scale_attn_norm,
+            )
+            mlp = mlp_layer(
+                dim,
+                int(dim * mlp_ratio),
+                act_layer=act_layer,
+                norm_layer=norm_layer if scale_mlp_norm else None,
+                bias=proj_bias,
+                drop=proj_drop,
+            )
+            for branches, name, module in ((self.attns, "attn", attn), (self.ffns, "mlp", mlp)):
+                branches.append(
+                    nn.Sequential(
+                        OrderedDict(
+                            norm=norm_layer(dim),
+                            **{name: module},
+                            ls=_layer_scale(dim, init_values),
+                            drop_path=drop_path_layer(drop_path),
+                        )
+                    )
+                )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
+        x = x + torch.stack([branch(x) for branch in self.attns]).sum(dim=0)
+        return x + torch.stack([branch(x) for branch in self.ffns]).sum(dim=0)
+
+
+class ParallelScalingBlock(nn.Module):
+    """Attention and MLP in parallel from one norm and one fused input projection (ViT-22B style):
+    x + ls(attn_out_proj(attn(q, k, v)) + mlp_out_proj(act(h))), where [h, q, k, v] = in_proj(in_norm(x)).
+
+    Without `qkv_bias` the MLP keeps its own bias (`mlp_bias`). Same arguments as `Block` (the scale norms
+    and `mlp_layer` do not apply).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        qk_norm: bool = False,
+        init_values: float | None = None,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        *,
+        proj_bias: bool = True,
+        scale_attn_norm: bool = False,
+        scale_mlp_norm: bool = False,
+        norm_layer: NormFactory = DEFAULT_NORM,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
+        mlp_layer: type[nn.Module] = Mlp,
+    ):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        if scale_attn_norm or scale_mlp_norm:
+            raise ValueError("ParallelScalingBlock has no scale norms (scale_attn_norm/scale_mlp_norm)")
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        mlp_hidden = int(mlp_ratio * dim)
+        self.in_split = [mlp_hidden, dim, dim, dim]
+        self.in_norm = norm_layer(dim)
+        self.in_proj = nn.Linear(dim, mlp_hidden + 3 * dim, bias=qkv_bias)
+        self.mlp_bias = None if qkv_bias else nn.Parameter(torch.zeros(mlp_hidden))
+        self.q_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
+        self.k_norm = norm_layer(self.head_dim) if qk_norm else nn.Identity()
+        self.attn_drop = attn_drop
+        self.mlp_drop = nn.Dropout(proj_drop)
+        self.mlp_act = act_layer()
+        self.attn_out_proj = nn.Linear(dim, dim, bias=proj_bias)
+        self.mlp_out_proj = nn.Linear(mlp_hidden, dim, bias=proj_bias)
+        self.ls = _layer_scale(dim, init_values)
+        self.drop_path = drop_path_layer(drop_path)
+
+    def reset_parameters(self) -> None:
+        if self.mlp_bias is not None:
+            nn.init.zeros_(self.mlp_bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C]
+        b, n, c = x.shape
+        h, q, k, v = torch.split(self.in_proj(self.in_norm(x)), self.in_split, dim=-1)
+        if self.mlp_bias is not None:
+            h = h + self.mlp_bias
+        q = self.q_norm(q.view(b, n, self.num_heads, self.head_dim)).transpose(1, 2)  # [B, heads, N, hd]
+        k = self.k_norm(k.view(b, n, self.num_heads, self.head_dim)).transpose(1, 2)
+        v = v.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        attn = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        attn = attn.transpose(1, 2).reshape(b, n, c)
+        y = self.attn_out_proj(attn) + self.mlp_out_proj(self.mlp_drop(self.mlp_act(h)))
+        return x + self.drop_path(self.ls(y))
+
+
+BLOCK_TYPES: dict[str, type[nn.Module]] = {
+    "pre": Block,
+    "post": ResPostBlock,
+    "parallel": ParallelThingsBlock,
+    "parallel_scaling": ParallelScalingBlock,
+}
