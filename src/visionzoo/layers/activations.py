@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "get_act_layer", "create_act"]
+__all__ = ["ACTIVATIONS", "GELUTanh", "get_act_layer", "create_act"]
+
+
+class GELUTanh(nn.GELU):
+    """GELU with the tanh approximation."""
+
+    def __init__(self):
+        super().__init__(approximate="tanh")
+
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -12,6 +20,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "silu": nn.SiLU,
     "swish": nn.SiLU,
     "gelu": nn.GELU,
+    "gelu_tanh": GELUTanh,
     "sigmoid": nn.Sigmoid,
     "hard_sigmoid": nn.Hardsigmoid,
     "hard_swish": nn.Hardswish,
@@ -19,7 +28,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "identity": nn.Identity,
 }
 
-_NO_INPLACE = ("sigmoid", "gelu", "tanh", "identity")
+_NO_INPLACE = ("sigmoid", "gelu", "gelu_tanh", "tanh", "identity")
 
 
 def get_act_layer(name: str) -> type[nn.Module]:
