@@ -7,6 +7,7 @@ import math
 import torch
 
 __all__ = [
+    "log_pairwise_offsets",
     "log_spaced_relative_coords",
     "relative_position_index",
     "resize_relative_position_bias_table",
@@ -121,3 +122,18 @@ def log_spaced_relative_coords(
     ]
     coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1) * 8  # [2wh-1, 2ww-1, 2], in [-8, 8]
     return torch.sign(coords) * torch.log2(coords.abs() + 1.0) / math.log2(8)
+
+
+def log_pairwise_offsets(window: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
+    """[N * N, 2] (dy, dx) offset of key j from query i (row i * N + j, N = wh * ww), as sign(d) * ln(1 + |d|).
+
+    The input of swinv2_cr's position-bias MLP, which is evaluated for every query/key pair.
+    """
+    ys, xs = torch.meshgrid(
+        torch.arange(window[0], dtype=torch.float32, device=device),
+        torch.arange(window[1], dtype=torch.float32, device=device),
+        indexing="ij",
+    )
+    pos = torch.stack((ys.flatten(), xs.flatten()), dim=-1)  # [N, 2]
+    offsets = (pos[:, None, :] - pos[None, :, :]).reshape(-1, 2)  # [N*N, 2]
+    return torch.sign(offsets) * torch.log1p(offsets.abs())
