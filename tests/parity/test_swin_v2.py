@@ -212,7 +212,8 @@ def test_forward_intermediates_and_features_only():
     feats.model.load_state_dict(ours.state_dict(), strict=False)
     got = feats(x)
     assert feats.feature_info.channels() == [64, 256] and feats.feature_info.reduction() == [8, 32]
-    for a, b in zip(got, [t_maps for _, t_maps in [theirs.forward_intermediates(x, indices=[1, 3])]][0]):
+    t_feats = theirs.forward_intermediates(x, indices=[1, 3], intermediates_only=True)
+    for a, b in zip(got, t_feats, strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)  # NCHW, like timm's intermediates
 
 
