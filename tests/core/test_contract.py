@@ -23,6 +23,10 @@ def small_config(arch: str) -> tuple[dict, tuple[int, int, int]]:
         patch = int(arch.split("patch")[1].split("_")[0])
         kv = dict(num_kv_heads=None) if "sapiens2" in arch else {}  # per-block heads are set for full depth
         return dict(img_size=patch * 2, depth=1, embed_dim=64, num_heads=2, **kv), (3, patch * 2, patch * 2)
+    if module in ("swin_transformer_v2", "swin_transformer_v2_cr"):
+        # swinv2_cr huge and giant hold billions of weights at full depth: fewer blocks, every layer kind
+        depths = dict(depths=(1, 1, 2, 1)) if "huge" in arch or "giant" in arch else {}
+        return dict(img_size=64, window_size=4, **depths), (3, 64, 64)
     if module == "swin_transformer":
         if "window12" in arch:
             return dict(img_size=192, window_size=6), (3, 192, 192)

@@ -27,6 +27,9 @@ ARCHS = [
     "swin_large_patch4_window7_224",
     "swin_base_patch4_window12_384",
     "swin_large_patch4_window12_384",
+    "swin_s3_tiny_224",
+    "swin_s3_small_224",
+    "swin_s3_base_224",
 ]
 TINY = "swin_tiny_patch4_window7_224"
 FULL_DEPTH = {"swin_small_patch4_window7_224"}

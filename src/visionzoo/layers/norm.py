@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LayerNorm2d", "RmsNorm", "NORM_LAYERS", "norm_layer_for"]
+__all__ = ["LayerNorm2d", "RmsNorm", "RmsNorm2d", "SimpleNorm2d", "NORM_LAYERS", "NORM_2D", "norm_layer_for"]
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -55,3 +55,46 @@ def norm_layer_for(name: str, eps: float = 1e-6) -> Callable[[int], nn.Module]:
     if name not in NORM_LAYERS:
         raise ValueError(f"unknown norm layer {name!r}; known: {', '.join(NORM_LAYERS)}")
     return partial(NORM_LAYERS[name], eps=eps)
+
+
+class RmsNorm2d(nn.Module):
+    """RMS norm over the channels of an NCHW map: x / sqrt(mean(x^2) + eps) * weight (no centring, no bias)."""
+
+    def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_channels)) if affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        y = x.float()
+        y = y * torch.rsqrt(y.pow(2).mean(dim=1, keepdim=True) + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.float().view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+
+class SimpleNorm2d(nn.Module):
+    """Scale-only norm over the channels of an NCHW map: x / sqrt(var(x) + eps) * weight.
+
+    Unlike LayerNorm the mean is not subtracted; the variance is the unbiased (n - 1) one, as in timm.
+    """
+
+    def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(num_channels)) if affine else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
+        y = x.float()
+        y = y * torch.rsqrt(y.var(dim=1, keepdim=True) + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.float().view(1, -1, 1, 1)
+        return y.to(x.dtype)
+
+
+# Channel norms of NCHW maps by the names architecture tables use.
+NORM_2D: dict[str, type[nn.Module]] = {
+    "layernorm": LayerNorm2d,
+    "rmsnorm": RmsNorm2d,
+    "simplenorm": SimpleNorm2d,
+}

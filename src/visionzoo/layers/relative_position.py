@@ -6,7 +6,13 @@ import math
 
 import torch
 
-__all__ = ["relative_position_index", "resize_relative_position_bias_table", "table_length"]
+__all__ = [
+    "log_pairwise_offsets",
+    "log_spaced_relative_coords",
+    "relative_position_index",
+    "resize_relative_position_bias_table",
+    "table_length",
+]
 
 
 def table_length(window: tuple[int, int]) -> int:
@@ -96,3 +102,38 @@ def resize_relative_position_bias_table(
     grid = table.detach().to(torch.float64).T.reshape(heads, sh, sw)  # [heads, sh, sw]
     out = _linear_resample_matrix(sh, dh) @ grid @ _linear_resample_matrix(sw, dw).T  # [heads, dh, dw]
     return out.reshape(heads, dh * dw).T.contiguous().to(table.dtype)
+
+
+def log_spaced_relative_coords(
+    window: tuple[int, int],
+    pretrained_window: tuple[int, int] | None = None,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
+    """[2wh-1, 2ww-1, 2] (dy, dx) offsets of a window, log-spaced for a continuous position bias (Swin V2).
+
+    Offsets are scaled so that the largest of the `pretrained_window` (default: `window`) maps to 8, then
+    squashed as sign(t) * log2(1 + |t|) / 3 into [-1, 1]; a larger window than the pretrained one then
+    reaches just past the trained range instead of far outside it.
+    """
+    ref = pretrained_window if pretrained_window is not None and pretrained_window[0] > 0 else window
+    axes = [
+        torch.arange(-(w - 1), w, dtype=torch.float32, device=device) / max(r - 1, 1)
+        for w, r in zip(window, ref)
+    ]
+    coords = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1) * 8  # [2wh-1, 2ww-1, 2], in [-8, 8]
+    return torch.sign(coords) * torch.log2(coords.abs() + 1.0) / math.log2(8)
+
+
+def log_pairwise_offsets(window: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
+    """[N * N, 2] (dy, dx) offset of key j from query i (row i * N + j, N = wh * ww), as sign(d) * ln(1 + |d|).
+
+    The input of swinv2_cr's position-bias MLP, which is evaluated for every query/key pair.
+    """
+    ys, xs = torch.meshgrid(
+        torch.arange(window[0], dtype=torch.float32, device=device),
+        torch.arange(window[1], dtype=torch.float32, device=device),
+        indexing="ij",
+    )
+    pos = torch.stack((ys.flatten(), xs.flatten()), dim=-1)  # [N, 2]
+    offsets = (pos[:, None, :] - pos[None, :, :]).reshape(-1, 2)  # [N*N, 2]
+    return torch.sign(offsets) * torch.log1p(offsets.abs())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,50 +28,13 @@ from ..layers.relative_position import (
     resize_relative_position_bias_table,
     table_length,
 )
+from ..layers.window import shifted_window_mask, stage_window_sizes, window_merge, window_partition
 from ..registry import register_variants
 from .base import ImageModel, check_num_classes
 
-__all__ = ["SwinTransformer", "checkpoint_filter"]
-
-# Score added to attention between tokens that came from different image regions after the cyclic shift.
-_MASKED = -100.0
+__all__ = ["PatchMerging", "SwinBlock", "SwinHead", "SwinStage", "SwinTransformer", "checkpoint_filter"]
 
 Size2 = tuple[int, int]
-
-
-def window_partition(x: torch.Tensor, window: Size2) -> torch.Tensor:
-    """[B, H, W, C] (H, W multiples of the window) -> [B, num_windows, wh * ww, C], windows in row order."""
-    b, h, w, c = x.shape
-    wh, ww = window
-    x = x.view(b, h // wh, wh, w // ww, ww, c).transpose(2, 3)  # [B, H/wh, W/ww, wh, ww, C]
-    return x.reshape(b, (h // wh) * (w // ww), wh * ww, c)
-
-
-def window_merge(windows: torch.Tensor, window: Size2, size: Size2) -> torch.Tensor:
-    """Inverse of `window_partition`: [B, num_windows, wh * ww, C] -> [B, H, W, C]."""
-    b, _, _, c = windows.shape
-    (wh, ww), (h, w) = window, size
-    x = windows.view(b, h // wh, w // ww, wh, ww, c).transpose(2, 3)  # [B, H/wh, wh, W/ww, ww, C]
-    return x.reshape(b, h, w, c)
-
-
-def shifted_window_mask(padded_size: Size2, window: Size2, shift: Size2) -> torch.Tensor:
-    """[num_windows, N, N] additive mask for attention in cyclically shifted windows.
-
-    After rolling the map by -shift, the last window row / column holds tokens from opposite image
-    edges; tokens may only attend to tokens of their own region. Built on the CPU (never on meta).
-    """
-
-    def bands(n: int, win: int, s: int) -> torch.Tensor:
-        # 0 for the bulk, 1 for the last window strip not wrapped, 2 for the wrapped-around strip
-        idx = torch.arange(n, device="cpu")
-        return (idx >= n - win).long() + (idx >= n - s).long()
-
-    (hp, wp), (wh, ww), (sh, sw) = padded_size, window, shift
-    region = bands(hp, wh, sh)[:, None] * 3 + bands(wp, ww, sw)[None, :]  # [Hp, Wp]
-    region = window_partition(region[None, :, :, None], window)[0, :, :, 0]  # [nW, N]
-    differs = region[:, :, None] != region[:, None, :]  # [nW, N, N]
-    return torch.zeros(differs.shape, device="cpu").masked_fill(differs, _MASKED)
 
 
 class WindowAttention(nn.Module):
@@ -151,6 +114,7 @@ class SwinBlock(nn.Module):
         proj_drop: float = 0.0,
         attn_drop: float = 0.0,
         drop_path: float = 0.0,
+        attn_factory: Callable[[Size2], nn.Module] | None = None,
     ):
         super().__init__()
         # A window never exceeds the map; a window covering a whole side has nothing to shift along it.
@@ -160,9 +124,12 @@ class SwinBlock(nn.Module):
             0 if not shifted or size <= win else win // 2 for size, win in zip(feat_size, window_size)
         )
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention(
-            dim, num_heads, self.window_size, head_dim, qkv_bias, attn_drop, proj_drop
-        )
+        if attn_factory is not None:  # another attention over the same (clamped) windows: Swin V2
+            self.attn = attn_factory(self.window_size)
+        else:
+            self.attn = WindowAttention(
+                dim, num_heads, self.window_size, head_dim, qkv_bias, attn_drop, proj_drop
+            )
         self.drop_path1 = drop_path_layer(drop_path)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
@@ -200,16 +167,27 @@ class PatchMerging(nn.Module):
         self.norm = nn.LayerNorm(4 * dim)
         self.reduction = nn.Linear(4 * dim, out_dim, bias=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, H, W, C]
+    @staticmethod
+    def gather(x: torch.Tensor) -> torch.Tensor:
+        """[B, H, W, C] -> [B, ceil(H/2), ceil(W/2), 4C]: each 2x2 neighbourhood's channels side by side."""
         x = F.pad(x, (0, 0, 0, x.shape[2] % 2, 0, x.shape[1] % 2))  # even H, W
         b, h, w, c = x.shape
         x = x.view(b, h // 2, 2, w // 2, 2, c)  # [B, H/2, dy, W/2, dx, C]
-        x = x.permute(0, 1, 3, 4, 2, 5).reshape(b, h // 2, w // 2, 4 * c)  # channels ordered (dx, dy, C)
-        return self.reduction(self.norm(x))  # [B, H/2, W/2, out_dim]
+        return x.permute(0, 1, 3, 4, 2, 5).reshape(b, h // 2, w // 2, 4 * c)  # channels ordered (dx, dy, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, H, W, C]
+        return self.reduction(self.norm(self.gather(x)))  # [B, H/2, W/2, out_dim]
 
 
 class SwinStage(nn.Module):
-    """Optional patch merging, then `depth` blocks alternating regular and shifted windows."""
+    """Optional patch merging, then `depth` blocks alternating regular and shifted windows.
+
+    `block_cls` and `merge_cls` name the block and merging layers (Swin V2 subclasses swap them);
+    `block_kwargs` go to every block as they are.
+    """
+
+    block_cls: type[nn.Module] = SwinBlock
+    merge_cls: type[nn.Module] = PatchMerging
 
     def __init__(
         self,
@@ -226,10 +204,11 @@ class SwinStage(nn.Module):
         proj_drop: float,
         attn_drop: float,
         drop_path: Sequence[float],
+        **block_kwargs,
     ):
         super().__init__()
         if downsample:
-            self.downsample: nn.Module = PatchMerging(dim, out_dim)
+            self.downsample: nn.Module = self.merge_cls(dim, out_dim)
             feat_size = ((feat_size[0] + 1) // 2, (feat_size[1] + 1) // 2)
         else:
             self.downsample = nn.Identity()
@@ -237,7 +216,7 @@ class SwinStage(nn.Module):
         self.grad_checkpointing = False
         self.blocks = nn.Sequential(
             *[
-                SwinBlock(
+                self.block_cls(
                     out_dim,
                     feat_size,
                     num_heads,
@@ -249,6 +228,7 @@ class SwinStage(nn.Module):
                     proj_drop=proj_drop,
                     attn_drop=attn_drop,
                     drop_path=drop_path[i],
+                    **block_kwargs,
                 )
                 for i in range(depth)
             ]
@@ -302,7 +282,6 @@ class SwinTransformer(ImageModel):
     ):
         super().__init__()
         img_size = to_2tuple(img_size, "img_size")
-        window = to_2tuple(window_size, "window_size")
         if not isinstance(patch_size, int) or patch_size <= 0:
             raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
         if img_size[0] % patch_size or img_size[1] % patch_size:
@@ -312,6 +291,7 @@ class SwinTransformer(ImageModel):
             raise ValueError(
                 f"depths {depths} and num_heads {num_heads} must be non-empty and of equal length"
             )
+        windows = stage_window_sizes(window_size, len(depths))
         dims = [embed_dim * 2**i for i in range(len(depths))]
         for d, h in zip(dims, num_heads):
             if head_dim is None and d % h:
@@ -333,14 +313,15 @@ class SwinTransformer(ImageModel):
         stage_rates = stage_drop_path_rates(drop_path_rate, depths, float32=True)
         stages, self.feature_info = [], []
         for i, (depth, heads, rates) in enumerate(zip(depths, num_heads, stage_rates)):
-            stage = SwinStage(
+            stage = self._make_stage(
+                i,
                 dim=dims[max(i - 1, 0)],
                 out_dim=dims[i],
                 feat_size=feat,
                 depth=depth,
                 downsample=i > 0,
                 num_heads=heads,
-                window_size=window,
+                window_size=windows[i],
                 head_dim=head_dim,
                 mlp_ratio=mlp_ratio,
                 qkv_bias=qkv_bias,
@@ -356,6 +337,10 @@ class SwinTransformer(ImageModel):
         self.head = SwinHead(self.num_features, num_classes, global_pool, drop_rate)
         self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()  # pre-logits width
         self.apply(_init_linear)
+
+    def _make_stage(self, index: int, **kwargs) -> nn.Module:
+        """Stage `index` of the model (Swin V2 overrides this to build its own blocks)."""
+        return SwinStage(**kwargs)
 
     # -- classifier -----------------------------------------------------------------------------
     def get_classifier(self) -> nn.Module:
@@ -487,7 +472,7 @@ def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> 
 
 
 def _variant(
-    embed_dim: int, depths: tuple[int, ...], num_heads: tuple[int, ...], window: int, img: int
+    embed_dim: int, depths: tuple[int, ...], num_heads: tuple[int, ...], window: int | tuple, img: int
 ) -> dict:
     return dict(
         img_size=img,
@@ -511,6 +496,10 @@ VARIANTS: dict[str, dict] = {
     "swin_large_patch4_window7_224": _variant(*_LARGE, window=7, img=224),
     "swin_base_patch4_window12_384": _variant(*_BASE, window=12, img=384),
     "swin_large_patch4_window12_384": _variant(*_LARGE, window=12, img=384),
+    # AutoFormerV2 (S3) searched architectures: a window size per stage
+    "swin_s3_tiny_224": _variant(96, (2, 2, 6, 2), (3, 6, 12, 24), window=(7, 7, 14, 7), img=224),
+    "swin_s3_small_224": _variant(96, (2, 2, 18, 2), (3, 6, 12, 24), window=(14, 14, 14, 7), img=224),
+    "swin_s3_base_224": _variant(96, (2, 2, 30, 2), (3, 6, 12, 24), window=(7, 7, 14, 7), img=224),
 }
 
 register_variants(VARIANTS, SwinTransformer, checkpoint_filter=checkpoint_filter)

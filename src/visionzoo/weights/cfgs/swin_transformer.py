@@ -150,6 +150,27 @@ CFGS: dict[str, dict] = {
         "license": "mit",
         "label_set": "imagenet-21k",
     },
+    "swin_s3_tiny_224.ms_in1k": {
+        "hf_hub_id": "timm/swin_s3_tiny_224.ms_in1k",
+        "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/s3_t-1d53f6a8.pth",
+        "crop_pct": 0.9,
+        "pool_size": (7, 7),
+        "license": "mit",
+    },
+    "swin_s3_small_224.ms_in1k": {
+        "hf_hub_id": "timm/swin_s3_small_224.ms_in1k",
+        "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/s3_s-3bb4c69d.pth",
+        "crop_pct": 0.9,
+        "pool_size": (7, 7),
+        "license": "mit",
+    },
+    "swin_s3_base_224.ms_in1k": {
+        "hf_hub_id": "timm/swin_s3_base_224.ms_in1k",
+        "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/s3_b-a1e95db4.pth",
+        "crop_pct": 0.9,
+        "pool_size": (7, 7),
+        "license": "mit",
+    },
 }
 
 ALIASES: dict[str, str] = {

@@ -1,0 +1,398 @@
+"""Swin Transformer V2, Christoph Reich's implementation (`swinv2_cr_*`), as timm names it.
+
+The same ideas as models/swin_transformer_v2.py (cosine attention, res-post-norm, a position bias from
+an MLP) in another layout: the bias MLP (`meta_mlp`) reads ln-spaced offsets of every query/key pair and
+is used as it is (no sigmoid), qkv has an ordinary bias, patch merging normalises before projecting (as in
+v1), windows are a fixed fraction of the patch grid (1/8), and instead of a final norm the last block of the
+last stage (and, for huge and giant, every sixth block; for the `_ns` models the last block of every stage)
+normalises its output (`norm3`). Stages are named `stages`, and `forward_features` is NCHW.
+Windowing, blocks, stages and the head come from models/swin_transformer.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..features import feature_take_indices, to_output_fmt
+from ..layers.drop import stage_drop_path_rates
+from ..layers.helpers import to_2tuple
+from ..layers.mlp import Mlp
+from ..layers.patch_embed import PatchEmbed
+from ..layers.relative_position import log_pairwise_offsets
+from ..layers.window import stage_window_sizes
+from ..registry import register_variants
+from .base import ImageModel, check_num_classes
+from .swin_transformer import SwinBlock, SwinHead, SwinStage
+
+__all__ = ["SwinTransformerV2Cr", "checkpoint_filter"]
+
+Size2 = tuple[int, int]
+
+_MAX_LOGIT_SCALE = math.log(100.0)
+
+
+class WindowAttentionCr(nn.Module):
+    """Cosine attention in windows plus a bias from `meta_mlp` over ln-spaced pair offsets."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window_size: Size2,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+        meta_hidden: int = 384,
+    ):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by its {num_heads} heads")
+        self.num_heads = num_heads
+        self.window_size = window_size
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.meta_mlp = Mlp(2, meta_hidden, num_heads, act_layer=nn.ReLU)
+        self.meta_mlp.drop1 = nn.Dropout(0.125)  # dropout on the hidden layer only, while training
+        self.logit_scale = nn.Parameter(torch.empty(num_heads))
+        coords = log_pairwise_offsets(window_size, device="cpu")  # CPU even under meta: not in checkpoints
+        self.register_buffer("relative_coordinates_log", coords, persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Init this module's own tensors (children have their own)."""
+        if self.logit_scale.is_meta:  # meta: weights are assigned later
+            return
+        with torch.no_grad():
+            self.logit_scale.fill_(math.log(10.0))
+        self.relative_coordinates_log = log_pairwise_offsets(self.window_size, device=self.logit_scale.device)
+
+    def relative_bias(self) -> torch.Tensor:
+        """[heads, N, N] bias of each query/key pair of a window."""
+        n = self.window_size[0] * self.window_size[1]
+        return self.meta_mlp(self.relative_coordinates_log).transpose(0, 1).reshape(self.num_heads, n, n)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, nw, n, c = x.shape  # [B, nW, N, C]
+        qkv = self.qkv(x).view(b * nw, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B*nW, heads, N, hd]
+        scale = torch.clamp(self.logit_scale, max=_MAX_LOGIT_SCALE).exp().view(-1, 1, 1)  # [heads, 1, 1]
+        q, k = F.normalize(q, dim=-1) * scale, F.normalize(k, dim=-1)
+        bias = self.relative_bias().unsqueeze(0)  # [1, heads, N, N]
+        if mask is not None:
+            bias = bias + mask.unsqueeze(1)  # [nW, heads, N, N]
+            bias = bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, self.num_heads, n, n)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0, scale=1.0
+        )  # [B*nW, heads, N, hd]
+        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, nw, n, c)))
+
+
+class SwinCrBlock(SwinBlock):
+    """Res-post-norm block: x + norm1(attn(x)), x + norm2(mlp(x)), then `norm3` (identity unless set)."""
+
+    def __init__(
+        self,
+        dim: int,
+        feat_size: Size2,
+        num_heads: int,
+        window_size: Size2,
+        shifted: bool,
+        head_dim: int | None = None,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        drop_path: float = 0.0,
+        init_values: float | None = 0.0,
+    ):
+        def attention(window: Size2) -> nn.Module:
+            return WindowAttentionCr(dim, num_heads, window, attn_drop, proj_drop)
+
+        super().__init__(
+            dim,
+            feat_size,
+            num_heads,
+            window_size,
+            shifted,
+            head_dim,
+            mlp_ratio,
+            qkv_bias,
+            proj_drop,
+            attn_drop,
+            drop_path,
+            attn_factory=attention,
+        )
+        self.norm3: nn.Module = nn.Identity()
+        self.init_values = init_values
+        if init_values is not None and not self.norm1.weight.is_meta:
+            with torch.no_grad():  # residual branches start (near) silent
+                self.norm1.weight.fill_(init_values)
+                self.norm2.weight.fill_(init_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, H, W, C]
+        x = x + self.drop_path1(self.norm1(self._attend(x)))
+        x = x + self.drop_path2(self.norm2(self.mlp(x)))
+        return self.norm3(x)
+
+
+class SwinCrStage(SwinStage):
+    """A Swin stage of swinv2_cr blocks (v1 patch merging); `extra_norms` lists the blocks given a `norm3`."""
+
+    block_cls = SwinCrBlock
+
+    def __init__(self, *args, extra_norms: Sequence[int] = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        for i in extra_norms:
+            self.blocks[i].norm3 = nn.LayerNorm(self.blocks[i].norm1.normalized_shape[0])
+
+
+class SwinTransformerV2Cr(ImageModel):
+    """swinv2_cr classifier with timm-compatible parameter names; `forward_features` is NCHW.
+
+    Args:
+        img_size: input size the windows are laid out for.
+        patch_size: patch embedding stride.
+        in_chans, num_classes, global_pool, drop_rate: as for every classifier here.
+        embed_dim: width of the first stage (doubling per stage).
+        depths, num_heads: blocks and heads per stage.
+        window_size: one window for all stages, or one per stage; default: the patch grid / `window_ratio`.
+        window_ratio: patch grid side over window side when `window_size` is not given.
+        mlp_ratio: MLP hidden width relative to the block width.
+        init_values: initial scale of the two residual norms (None: LayerNorm's 1).
+        extra_norm_period: every N-th block of each stage ends with a norm (0: none).
+        extra_norm_stage: the last block of every stage ends with a norm (the last stage's always does).
+        proj_drop_rate, attn_drop_rate, drop_path_rate: dropout after projections, on attention, and
+            stochastic depth rising linearly over the blocks.
+    """
+
+    def __init__(
+        self,
+        img_size: int | Sequence[int] = 224,
+        patch_size: int = 4,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        global_pool: str = "avg",
+        embed_dim: int = 96,
+        depths: Sequence[int] = (2, 2, 6, 2),
+        num_heads: Sequence[int] = (3, 6, 12, 24),
+        window_size: int | Sequence | None = None,
+        window_ratio: int = 8,
+        mlp_ratio: float = 4.0,
+        init_values: float | None = 0.0,
+        extra_norm_period: int = 0,
+        extra_norm_stage: bool = False,
+        drop_rate: float = 0.0,
+        proj_drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+    ):
+        super().__init__()
+        img_size = to_2tuple(img_size, "img_size")
+        depths, num_heads = tuple(depths), tuple(num_heads)
+        if not depths or len(depths) != len(num_heads):
+            raise ValueError(
+                f"depths {depths} and num_heads {num_heads} must be non-empty and of equal length"
+            )
+        if (
+            not isinstance(patch_size, int)
+            or patch_size <= 0
+            or img_size[0] % patch_size
+            or img_size[1] % patch_size
+        ):
+            raise ValueError(
+                f"img_size {img_size} must be divisible by a positive int patch_size, got {patch_size!r}"
+            )
+        self.patch_embed = PatchEmbed(
+            img_size,
+            patch_size,
+            in_chans,
+            embed_dim,
+            norm_layer=nn.LayerNorm,
+            size_hint="build the model with img_size=(H, W) for other sizes (the attention windows depend on it)",
+        )
+        grid = self.patch_embed.grid_size
+        if window_size is None:
+            if not isinstance(window_ratio, int) or window_ratio <= 0:
+                raise ValueError(f"window_ratio must be a positive int, got {window_ratio!r}")
+            window_size = (max(grid[0] // window_ratio, 1), max(grid[1] // window_ratio, 1))
+        windows = stage_window_sizes(window_size, len(depths))
+        dims = [embed_dim * 2**i for i in range(len(depths))]
+        self.num_classes = num_classes
+        self.global_pool = global_pool
+        self.num_features = dims[-1]
+
+        stage_rates = stage_drop_path_rates(drop_path_rate, depths, float32=True)
+        stages, self.feature_info, feat = [], [], grid
+        for i, (depth, heads, rates) in enumerate(zip(depths, num_heads, stage_rates)):
+            last_ends_normed = extra_norm_stage or i == len(depths) - 1
+            extra = [
+                j
+                for j in range(depth)
+                if (extra_norm_period and (j + 1) % extra_norm_period == 0)
+                or (last_ends_normed and j == depth - 1)
+            ]
+            stage = SwinCrStage(
+                dims[max(i - 1, 0)],
+                dims[i],
+                feat,
+                depth,
+                i > 0,
+                heads,
+                windows[i],
+                None,
+                mlp_ratio,
+                True,
+                proj_drop_rate,
+                attn_drop_rate,
+                rates,
+                init_values=init_values,
+                extra_norms=extra,
+            )
+            feat = stage.feat_size
+            stages.append(stage)
+            self.feature_info.append(dict(num_chs=dims[i], reduction=patch_size * 2**i, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self.head = SwinHead(self.num_features, num_classes, global_pool, drop_rate)
+        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()
+        self._init_weights()
+
+    @torch.no_grad()
+    def _init_weights(self) -> None:
+        """timm's scheme: uniform qkv (fan over one of q, k, v), Xavier elsewhere, a zero classifier."""
+        for name, m in self.named_modules():
+            if not isinstance(m, nn.Linear) or m.weight.is_meta:
+                continue
+            if name.endswith(".qkv"):
+                bound = math.sqrt(6.0 / float(m.weight.shape[0] // 3 + m.weight.shape[1]))
+                nn.init.uniform_(m.weight, -bound, bound)
+            elif name.startswith("head"):
+                nn.init.zeros_(m.weight)
+            else:
+                nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    # -- classifier -----------------------------------------------------------------------------
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        check_num_classes(num_classes)
+        pool = self.global_pool if global_pool is None else global_pool
+        self.head = SwinHead(self.num_features, num_classes, pool, self.head.drop.p)
+        self.num_classes, self.global_pool = num_classes, pool
+        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()
+
+    # -- forward --------------------------------------------------------------------------------
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # [B, C_in, H, W] -> [B, C, H/32, W/32]
+        return self.stages(self.patch_embed(x)).permute(0, 3, 1, 2)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # [B, C, H, W]
+        return self.head(x.permute(0, 2, 3, 1), pre_logits=pre_logits)
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stage outputs (NCHW unless `output_fmt='NHWC'`); `norm` has no effect (there is no final norm)."""
+        to_output_fmt(torch.empty(0, 0, 0, 0), output_fmt)  # validate before running anything
+        take, last = feature_take_indices(len(self.stages), indices)
+        stages = self.stages[: last + 1] if stop_early or intermediates_only else self.stages
+        x = self.patch_embed(x)  # [B, H, W, C]
+        maps = []
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in take:
+                maps.append(x if output_fmt == "NHWC" else x.permute(0, 3, 1, 2).contiguous())
+        if intermediates_only:
+            return maps
+        return x.permute(0, 3, 1, 2), maps
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        take, last = feature_take_indices(len(self.stages), indices)
+        self.stages = self.stages[: last + 1]
+        if prune_head:
+            self.reset_classifier(0, "")
+        return take
+
+    # -- training helpers -----------------------------------------------------------------------
+    def group_matcher(self, coarse: bool = False) -> dict:
+        if coarse:
+            return dict(stem=r"^patch_embed", blocks=r"^stages\.(\d+)")
+        return dict(
+            stem=r"^patch_embed",
+            blocks=[(r"^stages\.(\d+)\.downsample", (0,)), (r"^stages\.(\d+)\.\w+\.(\d+)", None)],
+        )
+
+    def no_weight_decay(self) -> set[str]:
+        return {n for n, _ in self.named_parameters() if n.endswith("logit_scale") or ".meta_mlp." in n}
+
+
+# -- checkpoint conversion ----------------------------------------------------------------------
+
+
+def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """Adapt a timm or original swinv2_cr checkpoint to `model`.
+
+    The original layout stores a temperature `tau` where timm keeps `logit_scale = ln(1 / tau)`, and a bare
+    `head` linear; the coordinate buffers some checkpoints carry are rebuilt from the geometry.
+    """
+    out = {}
+    for key, value in state_dict.items():
+        if key.endswith(("relative_coordinates_log", "attn_mask")):
+            continue
+        if key.endswith(".tau"):
+            key, value = key[: -len("tau")] + "logit_scale", torch.log(1.0 / value)
+        elif key in ("head.weight", "head.bias"):
+            key = "head.fc." + key.split(".")[-1]
+        out[key] = value
+    return out
+
+
+# -- variants -----------------------------------------------------------------------------------
+
+_TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
+_SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
+_BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
+_LARGE = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
+_GIANT = dict(embed_dim=512, depths=(2, 2, 42, 2), num_heads=(16, 32, 64, 128), extra_norm_period=6)
+_NS = dict(extra_norm_stage=True)  # every stage ends with a norm
+
+VARIANTS: dict[str, dict] = {
+    "swinv2_cr_tiny_384": dict(img_size=384, **_TINY),
+    "swinv2_cr_tiny_224": dict(img_size=224, **_TINY),
+    "swinv2_cr_tiny_ns_224": dict(img_size=224, **_TINY, **_NS),
+    "swinv2_cr_small_384": dict(img_size=384, **_SMALL),
+    "swinv2_cr_small_224": dict(img_size=224, **_SMALL),
+    "swinv2_cr_small_ns_224": dict(img_size=224, **_SMALL, **_NS),
+    "swinv2_cr_small_ns_256": dict(img_size=256, **_SMALL, **_NS),
+    "swinv2_cr_base_384": dict(img_size=384, **_BASE),
+    "swinv2_cr_base_224": dict(img_size=224, **_BASE),
+    "swinv2_cr_base_ns_224": dict(img_size=224, **_BASE, **_NS),
+    "swinv2_cr_large_384": dict(img_size=384, **_LARGE),
+    "swinv2_cr_large_224": dict(img_size=224, **_LARGE),
+    # the head counts of huge differ between its two sizes, as in timm
+    "swinv2_cr_huge_384": dict(
+        img_size=384, embed_dim=352, depths=(2, 2, 18, 2), num_heads=(11, 22, 44, 88), extra_norm_period=6
+    ),
+    "swinv2_cr_huge_224": dict(
+        img_size=224, embed_dim=352, depths=(2, 2, 18, 2), num_heads=(8, 16, 32, 64), extra_norm_period=6
+    ),
+    "swinv2_cr_giant_384": dict(img_size=384, **_GIANT),
+    "swinv2_cr_giant_224": dict(img_size=224, **_GIANT),
+}
+
+register_variants(VARIANTS, SwinTransformerV2Cr, checkpoint_filter=checkpoint_filter)
