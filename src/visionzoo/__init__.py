@@ -28,6 +28,7 @@ _LAZY = {
     "save_pretrained": "visionzoo.weights.save",
     "predict": "visionzoo.inference",
     "optimize": "visionzoo.fast_inference",
+    "reparameterize": "visionzoo.layers.reparam",
     "resolve_data_config": "visionzoo.data.config",
     "resolve_model_data_config": "visionzoo.data.config",
     "create_transform": "visionzoo.data.transforms",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and ID
     from .fast_inference import optimize  # noqa: F401
     from .features import FeatureInfo, FeatureModel  # noqa: F401
     from .inference import predict  # noqa: F401
+    from .layers.reparam import reparameterize  # noqa: F401
     from .registry import (  # noqa: F401
         get_pretrained_cfg,
         is_model,

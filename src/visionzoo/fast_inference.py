@@ -186,13 +186,11 @@ def _example_input(model: nn.Module, input_size: Any, device: torch.device) -> t
 
 
 def _reparameterize(model: nn.Module) -> int:
-    """Call `reparameterize()` on every module that has one (parents first); returns how many."""
-    count = 0
-    for module in list(model.modules()):
-        fn = getattr(module, "reparameterize", None)
-        if callable(fn):
-            fn()
-            count += 1
+    """Fold every re-parameterisable block (`layers.reparam.reparameterize`); returns how many there were."""
+    from .layers.reparam import is_reparameterizable, reparameterize
+
+    count = sum(1 for m in model.modules() if m is not model and is_reparameterizable(m))
+    reparameterize(model)
     return count
 
 

@@ -66,3 +66,43 @@ def test_bad_fold_inputs():
         identity_kernel(6, 2)
     with pytest.raises(ValueError, match="running statistics"):
         fuse_conv_bn(torch.randn(4, 3, 1, 1), nn.BatchNorm2d(4, track_running_stats=False))
+
+
+def test_cli_export_and_benchmark_reparameterize(tmp_path):
+    """`--reparameterize` folds before exporting and benchmarking; the folded export still verifies."""
+    from visionzoo.cli import main
+
+    out = tmp_path / "m.pt2"
+    argv = ["export", "mobileone_s0", "--format", "torch-export", "-o", str(out), "--img-size", "32"]
+    assert main([*argv, "--reparameterize", "--json"]) == 0 and out.is_file()
+    assert (
+        main(
+            [
+                "benchmark",
+                "repvgg_a0",
+                "--img-size",
+                "32",
+                "--batch-size",
+                "1",
+                "--num-iters",
+                "1",
+                "--num-warmup",
+                "0",
+                "--reparameterize",
+                "--json",
+            ]
+        )
+        == 0
+    )
+
+
+def test_reparameterize_is_public_and_folds_in_place():
+    import visionzoo
+
+    model = visionzoo.create_model("repvgg_a0").eval()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        before = model(x)
+        folded = visionzoo.reparameterize(model)
+        torch.testing.assert_close(folded(x), before, atol=1e-4, rtol=1e-4)
+    assert folded is model

@@ -26,6 +26,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    p.add_argument(
+        "--reparameterize",
+        action="store_true",
+        help="fold multi-branch blocks first (RepVGG, MobileOne, HGNet)",
+    )
     p.add_argument("--train", action="store_true", help="time training steps (forward, backward, SGD update)")
     p.add_argument("--num-warmup", type=int, default=3, help="untimed batches first (default: 3)")
     p.add_argument("--num-iters", type=int, default=10, help="timed batches (default: 10)")
@@ -67,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 **precision,
                 channels_last=args.channels_last,
                 compile=args.compile,
+                reparameterize=args.reparameterize,
                 train=args.train,
                 num_warmup=args.num_warmup,
                 num_iters=args.num_iters,

@@ -26,6 +26,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="fix the batch dimension to --batch-size (default: dynamic, checked at two batch sizes)",
     )
     p.add_argument("--dynamic-batch", action="store_true", help=argparse.SUPPRESS)  # the old default-off flag
+    p.add_argument(
+        "--reparameterize",
+        action="store_true",
+        help="fold multi-branch blocks first (RepVGG, MobileOne, HGNet)",
+    )
     p.add_argument("--opset", type=int, default=None, help="ONNX opset version (default: the exporter's)")
     weights = p.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", action="store_true", help="export with the tag's pretrained weights")
@@ -56,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             opset=args.opset,
             pretrained=args.pretrained,
             checkpoint_path=args.checkpoint,
+            reparameterize=args.reparameterize,
             img_size=img_size,
             batch_size=args.batch_size,
             tolerance=args.tolerance,

@@ -179,6 +179,7 @@ def benchmark_model(
     num_warmup: int = 3,
     num_iters: int = 10,
     *,
+    reparameterize: bool = False,
     amp: bool = False,
     amp_dtype: str | torch.dtype | None = None,
 ) -> dict[str, Any]:
@@ -186,7 +187,8 @@ def benchmark_model(
 
     Inference runs under `torch.inference_mode`; `train=True` times full steps (forward, loss,
     backward, SGD update). `precision` ('fp32', 'bf16', 'fp16') runs under autocast; the older
-    `amp=True` means fp16 on CUDA and bf16 on the CPU unless `amp_dtype` says otherwise. Returns img/s
+    `amp=True` means fp16 on CUDA and bf16 on the CPU unless `amp_dtype` says otherwise.
+    `reparameterize` folds multi-branch blocks (RepVGG, MobileOne, HGNet) first, as deployed. Returns img/s
     and per-batch latency (ms), each with mean/std/min/median/max, and peak memory from the first
     warm-up batch on: `peak_memory_mb` (CUDA: max allocated; CPU: peak resident set of the process)
     and `peak_memory_above_start_mb` (the part above the level before the first batch: activations,
@@ -195,7 +197,7 @@ def benchmark_model(
     batch_size = check_int("batch_size", batch_size, 1)
     num_warmup = check_int("num_warmup", num_warmup, 0)
     num_iters = check_int("num_iters", num_iters, 1)
-    for flag in ("channels_last", "compile", "train"):
+    for flag in ("channels_last", "compile", "train", "reparameterize"):
         check_bool(flag, locals()[flag])
     dev = resolve_device(device, allowed=("cpu", "cuda"))
     precision = _resolve_precision(precision, amp, amp_dtype, dev)
@@ -203,6 +205,10 @@ def benchmark_model(
     hw = parse_img_size(img_size) if img_size is not None else None
 
     name, model = _instantiate(model, hw)
+    if reparameterize:
+        from ..layers.reparam import reparameterize as fold
+
+        model = fold(model)
     c, h, w = model_input_size(model)
     if hw:
         h, w = hw
@@ -234,6 +240,7 @@ def benchmark_model(
         amp_dtype=str(precision_dtype(precision)).replace("torch.", "") if precision != "fp32" else None,
         channels_last=channels_last,
         compile=compile,
+        reparameterized=reparameterize,
         params=sum(p.numel() for p in model.parameters()),
         num_warmup=num_warmup,
         num_iters=num_iters,

@@ -287,6 +287,7 @@ def export_model(
     verify: bool = True,
     model_kwargs: dict[str, Any] | None = None,
     *,
+    reparameterize: bool = False,
     checkpoint: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Export a model to ONNX (`format='onnx'`, .onnx) or torch.export (`'torch-export'`, .pt2), then verify.
@@ -297,7 +298,8 @@ def export_model(
     (onnxruntime on CPU, or the reloaded ExportedProgram) on the same random input as the eager model;
     ExportVerificationError when the largest absolute difference exceeds `tolerance`, ExportError when
     the model cannot be exported (the message says why). `checkpoint_path` (old name `checkpoint`)
-    and `model_kwargs` apply when `model` is a name. Returns a dict describing the file and the check.
+    and `model_kwargs` apply when `model` is a name; `reparameterize` folds multi-branch blocks (RepVGG,
+    MobileOne, HGNet) before export. Returns a dict describing the file and the check.
     """
     if checkpoint is not None:
         warnings.warn("export_model(checkpoint=) is now checkpoint_path=", DeprecationWarning, stacklevel=2)
@@ -311,6 +313,11 @@ def export_model(
     if isinstance(model, str):
         model = _build(model, pretrained, checkpoint_path, hw, dict(model_kwargs or {}))
     model = model.eval().float().cpu()
+    check_bool("reparameterize", reparameterize)
+    if reparameterize:
+        from ..layers.reparam import reparameterize as fold
+
+        model = fold(model)
     c, h, w = model_input_size(model)
     if hw:
         h, w = hw
@@ -324,6 +331,7 @@ def export_model(
         dynamic_batch=dynamic_batch,
         opset=opset,
         tolerance=tolerance,
+        reparameterized=reparameterize,
     )
     with atomic_output(path, suffix=FORMATS[format]) as tmp:
         t0 = time.perf_counter()
