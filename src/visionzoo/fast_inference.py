@@ -83,6 +83,18 @@ class OptimizePlan:
     reparameterized: int
     conv_flop_share: float
 
+    def summary(self) -> str:
+        """One line naming what was applied, e.g. 'bf16 autocast, channels-last, 53 BatchNorms folded, compiled'."""
+        parts = [f"{self.precision} autocast" if self.precision != "fp32" else "fp32"]
+        if self.channels_last:
+            parts.append("channels-last")
+        if self.folded_batchnorms:
+            parts.append(f"{self.folded_batchnorms} BatchNorms folded")
+        if self.reparameterized:
+            parts.append(f"{self.reparameterized} modules re-parameterized")
+        parts.append("compiled" if self.compiled else "not compiled")
+        return f"{', '.join(parts)} on {self.device}"
+
 
 class OptimizedModel(nn.Module):
     """An eval-only model prepared by `optimize`: moves inputs to its device and memory format, runs

@@ -16,7 +16,7 @@ from .data.datasets import scan_images, warn_skipped
 from .data.labels import label_names_for
 from .data.loader import NormalizedModel, choose_workers, predict_batches, split_normalize
 from .data.transforms import Compose, create_transform
-from .fast_inference import OptimizePlan, cpu_supports_bf16, optimize
+from .fast_inference import OptimizedModel, OptimizePlan, cpu_supports_bf16, optimize
 from .utils.checks import check_bool, check_int
 from .utils.device import default_device, resolve_device
 
@@ -159,6 +159,14 @@ def _prepare_model(
 
     `owned`: the model was built here, so `optimize` may change it in place instead of copying it.
     """
+    if isinstance(model, OptimizedModel):  # prepared by the caller: used as it is
+        if precision is not None or compile is not None or fast:
+            raise ValueError("this model is already optimized; give precision/compile/fast with the original")
+        if isinstance(
+            model.model, NormalizedModel
+        ):  # optimize(NormalizedModel(...)): normalising compiled in
+            return model, model.plan
+        return NormalizedModel(model, mean, std), model.plan
     model = NormalizedModel(model.to(device).eval(), mean, std)
     if precision is None and not compile and not fast:
         return model, None
@@ -233,7 +241,8 @@ def predict(
 
     Args:
         model_or_name: a model name ('tf_efficientnet_lite0', 'resnet50.a1_in1k') or a model instance.
-            Its `pretrained_cfg` sets the preprocessing and the label names.
+            Its `pretrained_cfg` sets the preprocessing and the label names. To reuse one compiled model
+            across calls, pass `optimize(NormalizedModel(model, mean, std), ...)` (data.loader).
         images: a path, a folder (searched recursively for image files), a PIL image, a preprocessed
             float tensor [C, H, W] or [B, C, H, W], or a list mixing these.
         topk: answers per image (capped at the number of classes).
