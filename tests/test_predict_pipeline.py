@@ -237,3 +237,17 @@ def test_fast_picks_bf16_only_where_the_cpu_has_it(tmp_path):
         f"{ARCH}.in1k", _photo(tmp_path / "a.png", 0), fast=True, compile=False, device="cpu"
     )
     assert res.plan.precision == ("bf16" if cpu_supports_bf16() else "fp32")
+
+
+def test_benchmark_fast_times_the_optimized_model_and_says_so(capsys):
+    import json
+
+    args = ["benchmark", ARCH, "--fast", "--precision", "fp32", "--batch-size", "1", "--num-iters", "1"]
+    assert main([*args, "--num-warmup", "1", "--json"]) == 0
+    out = capsys.readouterr()
+    (result,) = json.loads(out.out)
+    assert result["model"] == ARCH and result["optimized"] and result["precision"] == "fp32"
+    (line,) = [x for x in out.err.splitlines() if "optimisations" in x]
+    assert line.startswith("visionzoo benchmark: optimisations: fp32") and "compiled" in line
+    assert main([*args, "--train"]) != 0
+    assert "--fast" in capsys.readouterr().err

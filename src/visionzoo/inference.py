@@ -16,7 +16,7 @@ from .data.datasets import scan_images, warn_skipped
 from .data.labels import label_names_for
 from .data.loader import NormalizedModel, choose_workers, predict_batches, split_normalize
 from .data.transforms import Compose, create_transform
-from .fast_inference import OptimizedModel, OptimizePlan, cpu_supports_bf16, optimize
+from .fast_inference import OptimizedModel, OptimizePlan, fastest_precision, optimize
 from .utils.checks import check_bool, check_int
 from .utils.device import default_device, resolve_device
 
@@ -138,13 +138,6 @@ def _preprocessing(model: torch.nn.Module) -> tuple[Compose, tuple[float, ...], 
     return split_normalize(create_transform(**data_cfg))
 
 
-def _fast_precision(device: torch.device) -> str:
-    """The precision `fast=True` picks: bf16 where the hardware computes in it, else fp16 on CUDA, else fp32."""
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
-
-
 def _prepare_model(
     model: torch.nn.Module,
     mean: Sequence[float],
@@ -171,7 +164,7 @@ def _prepare_model(
     if precision is None and not compile and not fast:
         return model, None
     if precision is None:
-        precision = _fast_precision(device) if fast else "fp32"
+        precision = fastest_precision(device) if fast else "fp32"
     fast_model = optimize(model, precision, compile=compile, device=device, inplace=owned)
     return fast_model, fast_model.plan
 
