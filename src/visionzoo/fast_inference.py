@@ -39,7 +39,14 @@ from .utils.checks import check_bool
 from .utils.device import resolve_device
 from .utils.precision import PRECISIONS, resolve_precision
 
-__all__ = ["optimize", "OptimizedModel", "OptimizePlan", "PRECISIONS", "cpu_supports_bf16"]
+__all__ = [
+    "optimize",
+    "OptimizedModel",
+    "OptimizePlan",
+    "PRECISIONS",
+    "cpu_supports_bf16",
+    "fastest_precision",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +62,14 @@ def cpu_supports_bf16() -> bool:
     """True when this CPU has native bf16 arithmetic (AVX512-BF16 or AMX), where bf16 beats fp32."""
     cpu = torch.cpu
     return bool(cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+
+
+def fastest_precision(device: torch.device) -> str:
+    """The precision to pick when speed comes first: bf16 where the hardware computes in it (CPUs with
+    AVX512-BF16/AMX, CUDA GPUs that support it), fp16 on other GPUs, else fp32."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "fp32"
 
 
 def _cpu_supports_fp16() -> bool:
@@ -82,6 +97,18 @@ class OptimizePlan:
     folded_batchnorms: int
     reparameterized: int
     conv_flop_share: float
+
+    def summary(self) -> str:
+        """One line naming what was applied, e.g. 'bf16 autocast, channels-last, 53 BatchNorms folded, compiled'."""
+        parts = [f"{self.precision} autocast" if self.precision != "fp32" else "fp32"]
+        if self.channels_last:
+            parts.append("channels-last")
+        if self.folded_batchnorms:
+            parts.append(f"{self.folded_batchnorms} BatchNorms folded")
+        if self.reparameterized:
+            parts.append(f"{self.reparameterized} modules re-parameterized")
+        parts.append("compiled" if self.compiled else "not compiled")
+        return f"{', '.join(parts)} on {self.device}"
 
 
 class OptimizedModel(nn.Module):

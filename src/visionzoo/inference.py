@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from .data.config import resolve_data_config
-from .data.datasets import ImageReadError, convert_image, load_image, scan_images, warn_skipped
+from .data.datasets import scan_images, warn_skipped
 from .data.labels import label_names_for
-from .data.transforms import create_transform
-from .utils.checks import check_int
+from .data.loader import NormalizedModel, choose_workers, predict_batches, split_normalize
+from .data.transforms import Compose, create_transform
+from .fast_inference import OptimizedModel, OptimizePlan, fastest_precision, optimize
+from .utils.checks import check_bool, check_int
 from .utils.device import default_device, resolve_device
 
-__all__ = ["predict", "Prediction", "default_device"]
+__all__ = ["predict", "Prediction", "Predictions", "default_device"]
 
 
 class Prediction(list):
@@ -103,45 +106,119 @@ def _expand(images: Any, skipped: list[tuple[str, str]]) -> list[_Item]:
     return items
 
 
-def _batches(
-    items: list[_Item], transform: Any, batch_size: int, strict: bool, skipped: list[tuple[str, str]]
-) -> Iterator[tuple[list[str], torch.Tensor]]:
-    """Load, preprocess and stack images; unreadable files raise when `strict`, else go to `skipped`.
-
-    Files and PIL images are turned upright by their EXIF Orientation tag, as a viewer shows them.
-    """
-    names: list[str] = []
-    tensors: list[torch.Tensor] = []
-    for name, obj in items:
-        if isinstance(obj, str):
-            try:
-                obj = load_image(obj, exif_transpose=True)
-            except (ImageReadError, FileNotFoundError) as e:
-                if strict:
-                    raise
-                skipped.append((name, str(e)))
-                continue
-        elif isinstance(obj, Image.Image):
-            obj = convert_image(ImageOps.exif_transpose(obj), "RGB")
-        t = obj if isinstance(obj, torch.Tensor) else transform(obj)  # [C, H, W]
-        if tensors and t.shape != tensors[0].shape:
-            # tensors of another size cannot share a batch: flush what we have
-            yield names, torch.stack(tensors)
-            names, tensors = [], []
-        names.append(name)
-        tensors.append(t)
-        if len(tensors) == batch_size:
-            yield names, torch.stack(tensors)  # [B, C, H, W]
-            names, tensors = [], []
-    if tensors:
-        yield names, torch.stack(tensors)
-
-
 def _no_classifier_message(name: str) -> str:
     return (
         f"{name} has no classifier (num_classes=0): it gives pooled embeddings, not class scores; to predict "
         "classes, attach a head with create_model(..., num_classes=N) and fine-tune it on labelled images"
     )
+
+
+class Predictions(list):
+    """`list[Prediction]`, one per image read, plus `plan`: what `optimize` applied (None: plain eager)."""
+
+    def __init__(self, items: Iterable[Prediction], plan: OptimizePlan | None = None) -> None:
+        super().__init__(items)
+        self.plan = plan
+
+
+def _load_model(
+    model_or_name: str | torch.nn.Module, pretrained: bool, checkpoint_path: str | os.PathLike | None
+) -> torch.nn.Module:
+    """The model named (with its weights) or given."""
+    if isinstance(model_or_name, str):
+        from .factory import create_model
+
+        return create_model(model_or_name, pretrained=pretrained, checkpoint_path=checkpoint_path)
+    if isinstance(model_or_name, torch.nn.Module):
+        if checkpoint_path is not None:
+            raise ValueError(
+                "checkpoint_path applies to a model name; load it into your model instance yourself"
+            )
+        return model_or_name
+    raise TypeError(f"model_or_name must be a model name or an nn.Module, got {type(model_or_name).__name__}")
+
+
+def _preprocessing(model: torch.nn.Module) -> tuple[Compose, tuple[float, ...], tuple[float, ...]]:
+    """The model's eval transform as its PIL part (resize, crop: run in the workers) and mean, std."""
+    cfg = getattr(model, "pretrained_cfg", None)
+    data_cfg = resolve_data_config(model=model) if cfg is not None else resolve_data_config(args={})
+    return split_normalize(create_transform(**data_cfg))
+
+
+def _prepare_model(
+    model: torch.nn.Module,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device,
+    precision: str | None,
+    compile: bool | None,
+    fast: bool,
+    owned: bool,
+) -> tuple[torch.nn.Module, OptimizePlan | None]:
+    """The model behind its normalisation step, optimized when any of precision/compile/fast asks for it.
+
+    `owned`: the model was built here, so `optimize` may change it in place instead of copying it.
+    """
+    if isinstance(model, OptimizedModel):  # prepared by the caller: used as it is
+        if precision is not None or compile is not None or fast:
+            raise ValueError("this model is already optimized; give precision/compile/fast with the original")
+        if isinstance(
+            model.model, NormalizedModel
+        ):  # optimize(NormalizedModel(...)): normalising compiled in
+            return model, model.plan
+        return NormalizedModel(model, mean, std), model.plan
+    model = NormalizedModel(model.to(device).eval(), mean, std)
+    if precision is None and not compile and not fast:
+        return model, None
+    if precision is None:
+        precision = fastest_precision(device) if fast else "fp32"
+    fast_model = optimize(model, precision, compile=compile, device=device, inplace=owned)
+    return fast_model, fast_model.plan
+
+
+@contextlib.contextmanager
+def _compute_threads(num_threads: int | None) -> Iterator[None]:
+    """Run the block with `num_threads` intra-op threads (None: unchanged), restored afterwards."""
+    before = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _classify(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[list[str], torch.Tensor]],
+    labels: Sequence[str],
+    k: int,
+    device: torch.device,
+    pad_to: int | None,
+    bar: Any,
+) -> list[Prediction]:
+    """Top-k predictions for each batch. `pad_to`: a compiled model's batch size; a smaller last batch is
+    padded to it, so that it reuses the compiled code instead of compiling again for its size."""
+    num_classes = len(labels)
+    p = next(iter(model.parameters()), None)
+    dtype = p.dtype if p is not None else torch.float32
+    results: list[Prediction] = []
+    with torch.inference_mode():
+        for names, x in batches:
+            n = x.shape[0]
+            if pad_to is not None and n < pad_to:
+                x = torch.cat([x, x[-1:].expand(pad_to - n, *x.shape[1:])])  # [pad_to, C, H, W]
+            x = x.to(device, dtype) if x.is_floating_point() else x.to(device)  # uint8 is normalised inside
+            logits = model(x)[:n]  # [B, num_classes]
+            if logits.ndim != 2 or logits.shape[1] != num_classes:
+                raise ValueError(f"expected model output [B, {num_classes}], got {tuple(logits.shape)}")
+            probs = logits.float().softmax(dim=-1)
+            top_p, top_i = probs.topk(k, dim=-1)  # [B, k]
+            for name, ps, ids in zip(names, top_p.cpu().tolist(), top_i.cpu().tolist()):
+                results.append(Prediction(((labels[i], p) for i, p in zip(ids, ps)), name, ids))
+            if bar is not None:
+                bar.update(n)
+    return results
 
 
 def predict(
@@ -153,12 +230,19 @@ def predict(
     pretrained: bool = True,
     checkpoint_path: str | os.PathLike | None = None,
     progress: bool = False,
-) -> list[Prediction]:
+    *,
+    precision: str | None = None,
+    compile: bool | None = None,
+    fast: bool = False,
+    num_workers: int | None = None,
+    num_threads: int | None = None,
+) -> Predictions:
     """Classify images; returns one `Prediction` (a list of (label, probability), best first) per image.
 
     Args:
         model_or_name: a model name ('tf_efficientnet_lite0', 'resnet50.a1_in1k') or a model instance.
-            Its `pretrained_cfg` sets the preprocessing and the label names.
+            Its `pretrained_cfg` sets the preprocessing and the label names. To reuse one compiled model
+            across calls, pass `optimize(NormalizedModel(model, mean, std), ...)` (data.loader).
         images: a path, a folder (searched recursively for image files), a PIL image, a preprocessed
             float tensor [C, H, W] or [B, C, H, W], or a list mixing these.
         topk: answers per image (capped at the number of classes).
@@ -167,15 +251,25 @@ def predict(
         pretrained: load the name's pretrained weights (ignored for a model instance).
         checkpoint_path: a checkpoint of your own to load into the named model.
         progress: show a tqdm progress bar on stderr.
+        precision: run the model through `visionzoo.optimize` at this precision ('fp32', 'bf16', 'fp16');
+            None: plain eager, unless `compile` or `fast` ask for `optimize`.
+        compile: torch.compile the model (through `optimize`); None lets `optimize` decide when it runs.
+        fast: `optimize` with its automatic choices and the fastest precision the device computes in
+            (bf16 on CPUs with AVX512-BF16/AMX and on CUDA), unless `precision` says otherwise.
+        num_workers: processes decoding images ahead of the model; default 0 for fewer than 16
+            images, else one per two cores.
+        num_threads: the model's intra-op threads while predicting (restored afterwards); default
+            torch's setting.
 
     Returns:
-        `list[Prediction]` in input order (folders in sorted path order). Each Prediction also has
-        `.source` (path or '<PIL image i>'), `.indices` (class indices) and `.label` (the top answer).
-        Files and PIL images are turned upright by their EXIF Orientation tag first. With several
-        images, files that cannot be read (corrupt, not regular files, decompression bombs beyond
-        `PIL.Image.MAX_IMAGE_PIXELS`, more elongated than `MAX_ASPECT_RATIO`:1) are left out, with
-        one UnreadableImageWarning giving their count and the first of them; with a single image
-        it raises ImageReadError naming the file.
+        `Predictions` (a list of `Prediction`) in input order (folders in sorted path order), with
+        `.plan`, the `OptimizePlan` applied (None for eager). Each Prediction has `.source` (path or
+        '<PIL image i>'), `.indices` (class indices) and `.label` (the top answer).
+        Files and PIL images are turned upright by their EXIF Orientation tag first; large JPEGs are
+        decoded at reduced size, never below the resize target. With several images, files that cannot
+        be read (corrupt, not regular files, decompression bombs beyond `PIL.Image.MAX_IMAGE_PIXELS`,
+        more elongated than `MAX_ASPECT_RATIO`:1) are left out, with one UnreadableImageWarning giving
+        their count and the first of them; with a single image it raises ImageReadError naming the file.
 
     Example:
         >>> predict("tf_efficientnet_lite0", "cat.jpg", topk=3)[0]
@@ -183,62 +277,49 @@ def predict(
     """
     check_int("topk", topk, 1)
     check_int("batch_size", batch_size, 1)
+    check_bool("fast", fast)
+    if compile is not None:
+        check_bool("compile", compile)
+    if num_workers is not None:
+        check_int("num_workers", num_workers, 0)
+    if num_threads is not None:
+        check_int("num_threads", num_threads, 1)
     dev = resolve_device(device)
     skipped: list[tuple[str, str]] = []  # (source, reason) of images left out
     items = _expand(images, skipped)
     num_left_out = len(skipped)  # by the folder scan, before anything is opened
 
-    if isinstance(model_or_name, str):
-        from .factory import create_model, resolve_pretrained_cfg
+    if isinstance(model_or_name, str) and checkpoint_path is None:
+        from .factory import resolve_pretrained_cfg
 
-        if checkpoint_path is None and not resolve_pretrained_cfg(model_or_name, warn=False)[1].num_classes:
+        if not resolve_pretrained_cfg(model_or_name, warn=False)[1].num_classes:
             raise ValueError(_no_classifier_message(model_or_name))  # before fetching a headless tower
-        model = create_model(model_or_name, pretrained=pretrained, checkpoint_path=checkpoint_path)
-    elif isinstance(model_or_name, torch.nn.Module):
-        if checkpoint_path is not None:
-            raise ValueError(
-                "checkpoint_path applies to a model name; load it into your model instance yourself"
-            )
-        model = model_or_name
-    else:
-        raise TypeError(
-            f"model_or_name must be a model name or an nn.Module, got {type(model_or_name).__name__}"
-        )
+    model = _load_model(model_or_name, pretrained, checkpoint_path)
     cfg = getattr(model, "pretrained_cfg", None)
     num_classes = getattr(model, "num_classes", None)
     if not num_classes:
         raise ValueError(_no_classifier_message(getattr(cfg, "name", None) or type(model).__name__))
     labels = label_names_for(cfg, num_classes)
-    data_cfg = resolve_data_config(model=model) if cfg is not None else resolve_data_config(args={})
-    transform = create_transform(**data_cfg)
-    k = min(topk, num_classes)
+    pil_transform, mean, std = _preprocessing(model)
+    owned = isinstance(model_or_name, str)
+    model, plan = _prepare_model(model, mean, std, dev, precision, compile, fast, owned)
 
-    model = model.to(dev).eval()
-    dtype = next(model.parameters()).dtype
     strict = len(items) == 1
-    results: list[Prediction] = []
-    batches = _batches(items, transform, batch_size, strict, skipped)
+    workers = 0 if strict else choose_workers(len(items), num_workers)
+    batches = predict_batches(items, pil_transform, batch_size, strict, skipped, workers)
+    pad_to = batch_size if plan is not None and plan.compiled and len(items) > batch_size else None
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(items), unit="img", desc="predict", leave=False)
     try:
-        with torch.inference_mode():
-            for names, x in batches:
-                logits = model(x.to(dev, dtype))  # [B, num_classes]
-                if logits.ndim != 2 or logits.shape[1] != num_classes:
-                    raise ValueError(f"expected model output [B, {num_classes}], got {tuple(logits.shape)}")
-                probs = logits.float().softmax(dim=-1)
-                top_p, top_i = probs.topk(k, dim=-1)  # [B, k]
-                for name, ps, ids in zip(names, top_p.cpu().tolist(), top_i.cpu().tolist()):
-                    results.append(Prediction(((labels[i], p) for i, p in zip(ids, ps)), name, ids))
-                if bar is not None:
-                    bar.update(len(names))
+        with _compute_threads(num_threads):
+            results = _classify(model, batches, labels, min(topk, num_classes), dev, pad_to, bar)
     finally:
         if bar is not None:
             bar.close()
     warn_skipped(skipped, len(items) + num_left_out, stacklevel=2)
     if not results:
         raise ValueError("none of the given images could be read")
-    return results
+    return Predictions(results, plan)

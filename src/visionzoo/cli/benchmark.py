@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 
+from . import CliError
 from ._common import add_img_size, add_precision
+from .predict import plan_line
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -26,6 +28,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--amp-dtype", choices=["float16", "bfloat16"], default=None, help=argparse.SUPPRESS)
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="time the model as visionzoo.optimize prepares it (its automatic choices; --precision "
+        "default: the fastest the device computes in; --compile forces compilation)",
+    )
     p.add_argument(
         "--reparameterize",
         action="store_true",
@@ -59,24 +67,58 @@ def run(args: argparse.Namespace) -> int:
         if args.precision is not None
         else dict(amp=args.amp, amp_dtype=args.amp_dtype)
     )
+    if args.fast and (args.channels_last or args.train or args.amp or args.amp_dtype):
+        raise CliError("--fast makes its own choices: leave out --channels-last, --train and --amp")
     results = []
     for name in args.models:
         if not args.json:
             print(f"benchmarking {name} ...", file=sys.stderr, flush=True)
-        results.append(
-            benchmark_model(
-                name,
-                batch_size=args.batch_size,
-                img_size=args.img_size,
-                device=device,
-                **precision,
-                channels_last=args.channels_last,
-                compile=args.compile,
-                reparameterize=args.reparameterize,
-                train=args.train,
-                num_warmup=args.num_warmup,
-                num_iters=args.num_iters,
-            )
+        model = name
+        if args.fast:
+            model = _optimized(name, args.precision, args.compile or None, device, args.img_size)
+            print(plan_line("benchmark", model.plan), file=sys.stderr, flush=True)
+            precision, compile_flag = {}, False  # autocast and compilation happen inside the model
+        else:
+            compile_flag = args.compile
+        result = benchmark_model(
+            model,
+            batch_size=args.batch_size,
+            img_size=args.img_size,
+            device=device,
+            **precision,
+            channels_last=args.channels_last,
+            compile=compile_flag,
+            reparameterize=args.reparameterize,
+            train=args.train,
+            num_warmup=args.num_warmup,
+            num_iters=args.num_iters,
         )
+        if args.fast:
+            result.update(
+                model=name,
+                precision=model.plan.precision,
+                compile=model.plan.compiled,
+                channels_last=model.plan.channels_last,
+                optimized=True,
+            )
+        results.append(result)
     print(json.dumps(results, indent=2) if args.json else format_benchmarks(results))
     return 0
+
+
+def _optimized(name: str, precision: str | None, compile: bool | None, device, img_size) -> object:
+    """`name` with random weights, prepared by `visionzoo.optimize` (--fast)."""
+    from ..fast_inference import fastest_precision, optimize
+    from ..tools._common import model_input_size
+    from ..tools.benchmark import _instantiate
+
+    _, model = _instantiate(name, img_size)  # random weights, built for the input size
+    input_size = None if img_size is None else (model_input_size(model)[0], *img_size)
+    return optimize(
+        model,
+        precision or fastest_precision(device),
+        compile=compile,
+        device=device,
+        input_size=input_size,
+        inplace=True,
+    )

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from . import CliError
-from ._common import printable
+from ._common import add_precision, printable
 
 # show a progress bar (stderr) when there are more images than this
 _PROGRESS_MIN_IMAGES = 64
@@ -47,7 +47,39 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="load the model's pretrained weights (default: yes, unless --checkpoint gives the weights)",
     )
     p.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    add_fast_options(p)
+    p.add_argument(
+        "-j",
+        "--num-workers",
+        type=int,
+        default=None,
+        help="processes decoding images (default: none for a few images, else one per two cores)",
+    )
     return p
+
+
+def add_fast_options(p: argparse.ArgumentParser) -> None:
+    """--precision, --compile/--no-compile and --fast: how `visionzoo.optimize` prepares the model."""
+    add_precision(p, legacy_amp=False)
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the model (first call 10-60 s; default: optimize decides when it runs)",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="visionzoo.optimize with its automatic choices and the fastest precision of the device "
+        "(bf16 on CPUs with AVX512-BF16/AMX and on CUDA)",
+    )
+
+
+def plan_line(command: str, plan: Any) -> str:
+    """The one stderr line saying which optimisations ran (`plan`: an OptimizePlan or None)."""
+    if plan is None:
+        return f"visionzoo {command}: optimisations: none (eager; --fast to use visionzoo.optimize)"
+    return f"visionzoo {command}: optimisations: {plan.summary()}"
 
 
 def _format_table(results: list[Any]) -> str:
@@ -80,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.device is not None:
         resolve_device(args.device)
+    if args.num_workers is not None and args.num_workers < 0:
+        raise CliError(f"--num-workers must be at least 0, got {args.num_workers}")
 
     def warn_line(message, category, filename, lineno, file=None, line=None):  # one line, no source echo
         print(f"visionzoo predict: warning: {message}", file=sys.stderr)
@@ -96,7 +130,12 @@ def run(args: argparse.Namespace) -> int:
             pretrained=args.pretrained and args.checkpoint is None,  # the checkpoint replaces them
             checkpoint_path=args.checkpoint,
             progress=not args.no_progress and _count_hint(images) > _PROGRESS_MIN_IMAGES,
+            precision=args.precision,
+            compile=args.compile,
+            fast=args.fast,
+            num_workers=args.num_workers,
         )
+    print(plan_line("predict", results.plan), file=sys.stderr)
 
     if args.output == "json":
         print(json.dumps([r.to_dict() for r in results], indent=2))
