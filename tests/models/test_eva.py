@@ -99,7 +99,7 @@ def test_swiglu_alignment_and_sub_layer_norm():
     assert torch.allclose(mlp(x), expected)
     packed = GluMlp(64, 200)
     assert packed.fc1.out_features == 200 and packed.fc2.in_features == 100
-    with pytest.raises(ValueError, match="even packed hidden width"):
+    with pytest.raises(ValueError, match="even hidden width"):
         GluMlp(64, 101)
 
 

@@ -117,5 +117,5 @@ def test_bad_arguments():
         model.reset_classifier(10, global_pool="median")
     with pytest.raises(ValueError, match="unknown stage table"):
         visionzoo.create_model(DETAILED, stages="mobilenetv4")
-    with pytest.raises(ValueError, match="aa_layer must be one of"):
+    with pytest.raises(ValueError, match="must be one of 'avg', 'blur', 'blurpc'"):
         visionzoo.create_model("mobilenetv4_conv_small", aa_layer="max")

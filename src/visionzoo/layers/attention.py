@@ -145,6 +145,7 @@ class LatentAttentionPool(nn.Module):
         qk_norm: bool = False,
         drop: float = 0.0,
         norm_layer: Callable[[int], nn.Module] = nn.LayerNorm,
+        act_layer: Callable[[], nn.Module] = nn.GELU,
     ):
         super().__init__()
         if dim % num_heads:
@@ -159,7 +160,7 @@ class LatentAttentionPool(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.proj_drop = nn.Dropout(drop)
         self.norm = norm_layer(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer)
         nn.init.trunc_normal_(self.latent, std=dim**-0.5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, N, C] -> [B, C]

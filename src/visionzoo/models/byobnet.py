@@ -25,7 +25,7 @@ from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import DropPath
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.reparam import conv_from_kernel, fuse_bn, pad_kernel, reparameterize
-from ..layers.squeeze_excite import SqueezeExcite
+from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
 from ._efficient_blocks import make_divisible
 from .base import ImageModel
@@ -64,7 +64,7 @@ class BlockSpec:
 def _se(chs: int, spec: BlockSpec) -> nn.Module:
     if spec.se_ratio <= 0:
         return nn.Identity()
-    return SqueezeExcite(chs, make_divisible(chs * spec.se_ratio, spec.se_divisor, round_limit=0.0))
+    return SEModule(chs, make_divisible(chs * spec.se_ratio, spec.se_divisor, round_limit=0.0))
 
 
 class RepVggBlock(nn.Module):
