@@ -29,6 +29,13 @@ REPRESENTATIVES = {
     "inception_resnet_v2": ("inception_resnet_v2", 75, dict(num_repeats=(1, 1, 1))),
     "xception": ("legacy_xception", 64, {}),
     "xception_aligned": ("xception41p", 64, {}),
+    "byobnet": ("repvgg_a0", 64, {}),
+}
+
+# Known failures, kept visible (strict: the mark fails the run once they pass, so it is removed then).
+ONNX_DYNAMIC_BROKEN = {
+    "swin_transformer_v2": "the windowed attention's view does not take a symbolic batch (v1's fix not ported)",
+    "swin_transformer_v2_cr": "the windowed attention's view does not take a symbolic batch (v1's fix not ported)",
 }
 
 
@@ -64,7 +71,16 @@ def _importable(module: str) -> None:
         pytest.skip(f"{module} not importable: {e}")
 
 
-@pytest.mark.parametrize("module", _family_modules())
+def _onnx_params() -> list:
+    return [
+        pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=ONNX_DYNAMIC_BROKEN[m]))
+        if m in ONNX_DYNAMIC_BROKEN
+        else m
+        for m in _family_modules()
+    ]
+
+
+@pytest.mark.parametrize("module", _onnx_params())
 def test_onnx_export_family(module, tmp_path):
     pytest.importorskip("onnxruntime")
     _importable(module)
@@ -81,5 +97,12 @@ def test_torch_export_family(module, tmp_path):
     # static batch here (the ONNX sweep above already traces every family with a dynamic batch)
     _importable(module)
     name, size, kwargs = _representative(module)
-    r = export_model(name, tmp_path / "m.pt2", format="torch-export", img_size=size, model_kwargs=kwargs)
+    r = export_model(
+        name,
+        tmp_path / "m.pt2",
+        format="torch-export",
+        dynamic_batch=False,
+        img_size=size,
+        model_kwargs=kwargs,
+    )
     assert r["max_abs_diff"] <= 1e-4 and r["checked_batch_sizes"] == [1]

@@ -87,7 +87,7 @@ def _resolve_precision(precision: Any, amp: bool, amp_dtype: Any, dev: torch.dev
     return "fp16" if dev.type == "cuda" else "bf16"
 
 
-def _instantiate(model: str | nn.Module, hw: tuple[int, int] | None) -> tuple[str, nn.Module]:
+def instantiate(model: str | nn.Module, hw: tuple[int, int] | None) -> tuple[str, nn.Module]:
     """A name builds the model with random weights at the requested input size."""
     if isinstance(model, str):
         from ..factory import create_model
@@ -204,7 +204,7 @@ def benchmark_model(
     autocast(dev, precision)  # refuses fp16 on the CPU before any model is built
     hw = parse_img_size(img_size) if img_size is not None else None
 
-    name, model = _instantiate(model, hw)
+    name, model = instantiate(model, hw)
     if reparameterize:
         from ..layers.reparam import reparameterize as fold
 
