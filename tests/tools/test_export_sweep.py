@@ -33,10 +33,7 @@ REPRESENTATIVES = {
 }
 
 # Known failures, kept visible (strict: the mark fails the run once they pass, so it is removed then).
-ONNX_DYNAMIC_BROKEN = {
-    "swin_transformer_v2": "the windowed attention's view does not take a symbolic batch (v1's fix not ported)",
-    "swin_transformer_v2_cr": "the windowed attention's view does not take a symbolic batch (v1's fix not ported)",
-}
+ONNX_DYNAMIC_BROKEN: dict[str, str] = {}
 
 
 def _smallest(module: str) -> str:

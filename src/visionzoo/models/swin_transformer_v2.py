@@ -124,7 +124,11 @@ class WindowAttentionV2(nn.Module):
             dropout_p=self.attn_drop if self.training else 0.0,
             scale=1.0,
         )  # [B*nW, heads, N, hd]
-        out = out.transpose(1, 2).reshape(b, nw, n, c)
+        out = out.transpose(1, 2)  # [B*nW, N, heads, hd]
+        if torch.compiler.is_exporting():
+            # exporters may lower SDPA to a kernel with another output layout than the traced one
+            out = out.clone(memory_format=torch.contiguous_format)
+        out = out.reshape(b, nw, n, c)
         return self.proj_drop(self.proj(out))
 
 

@@ -90,7 +90,11 @@ class WindowAttentionCr(nn.Module):
         out = F.scaled_dot_product_attention(
             q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0, scale=1.0
         )  # [B*nW, heads, N, hd]
-        return self.proj_drop(self.proj(out.transpose(1, 2).reshape(b, nw, n, c)))
+        out = out.transpose(1, 2)  # [B*nW, N, heads, hd]
+        if torch.compiler.is_exporting():
+            # exporters may lower SDPA to a kernel with another output layout than the traced one
+            out = out.clone(memory_format=torch.contiguous_format)
+        return self.proj_drop(self.proj(out.reshape(b, nw, n, c)))
 
 
 class SwinCrBlock(SwinBlock):
