@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["to_2tuple"]
+__all__ = ["make_divisible", "to_2tuple"]
 
 
 def to_2tuple(value: int | Sequence[int], name: str = "size") -> tuple[int, int]:
@@ -19,3 +19,11 @@ def to_2tuple(value: int | Sequence[int], name: str = "size") -> tuple[int, int]
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
     return pair  # type: ignore[return-value]
+
+
+def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
+    """Round `value` to a multiple of `divisor` (at least `divisor`), never going below `round_limit * value`."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < round_limit * value:
+        rounded += divisor
+    return rounded

@@ -33,6 +33,7 @@ from ..layers.cond_conv2d import CondConv2d
 from ..layers.conv2d_same import create_conv2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.helpers import make_divisible
 from ..layers.layer_scale import LayerScale2d
 from ..layers.mixed_conv2d import create_conv2d_mixed
 from ..layers.norm_act import BatchNormAct2d
@@ -87,14 +88,6 @@ class BlockDef:
     heads: int = 0
     key_dim: int = 0
     kv_stride: int = 1
-
-
-def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> int:
-    """Round `value` to a multiple of `divisor` (at least `divisor`), never going below `round_limit * value`."""
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < round_limit * value:
-        rounded += divisor
-    return rounded
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,11 @@ from ..layers.activations import create_act
 from ..layers.attention_pool2d import AttentionPool2d
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import DropPath
+from ..layers.helpers import make_divisible
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.reparam import conv_from_kernel, fuse_bn, pad_kernel, reparameterize
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
-from ._efficient_blocks import make_divisible
 from .base import ImageModel
 
 __all__ = [

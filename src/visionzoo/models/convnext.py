@@ -21,11 +21,11 @@ from ..layers.activations import get_act_layer
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.grn import GlobalResponseNormMlp
+from ..layers.helpers import make_divisible
 from ..layers.mlp import Mlp
 from ..layers.norm import NORM_2D, LayerNorm2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
-from ._efficient_blocks import make_divisible
 from .base import ImageModel, check_num_classes
 
 _logger = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from torch.utils.checkpoint import checkpoint
 from ..features import feature_take_indices, to_output_fmt
 from ..layers.attention import Attention, LatentAttentionPool
 from ..layers.drop import DropPath
+from ..layers.grad_checkpoint import checkpoint_active
 from ..layers.mlp import GluMlp, Mlp, SwiGLU
 from ..layers.patch_embed import PatchEmbed, to_2tuple
 from ..layers.pooling import pool_tokens
@@ -373,9 +374,6 @@ class Eva(ImageModel):
         self.num_classes = num_classes
         self.head = self._make_head(num_classes)
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        self.grad_checkpointing = enable
-
     # ----------------------------------------------------------------- forward
     def _embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Image [B, C, H, W] -> tokens [B, prefix + h*w, D] and the rotary embedding for the h x w grid."""
@@ -399,7 +397,7 @@ class Eva(ImageModel):
         blocks = self.blocks if stop < 0 else self.blocks[: stop + 1]
         for i, block in enumerate(blocks):
             r = rope[i] if self.rope_mixed else rope  # mixed RoPE: [depth, heads, N, 2 hd]
-            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            if checkpoint_active(self):
                 x = checkpoint(block, x, r, use_reentrant=False)
             else:
                 x = block(x, r)

@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.activations import create_act
+from ..layers.helpers import make_divisible
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
-from ._efficient_blocks import EfficientBackbone, init_weights, make_divisible
+from ._efficient_blocks import EfficientBackbone, init_weights
 from ._mobilenet_stages import STAGES
 from .base import check_num_classes
 

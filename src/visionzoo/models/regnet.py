@@ -23,11 +23,11 @@ from ..features import collect_intermediates, feature_take_indices
 from ..layers.activations import create_act
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.helpers import make_divisible
 from ..layers.norm_act import BatchNormAct2d, ConvBnAct
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
-from ._efficient_blocks import make_divisible
 from .base import ImageModel, check_num_classes
 
 __all__ = [

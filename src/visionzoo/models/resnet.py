@@ -22,10 +22,10 @@ from ..layers.blur_pool import AA_TYPES, BlurPool2d, create_aa
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.eca import EcaModule
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
+from ..layers.helpers import make_divisible
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
-from ._efficient_blocks import make_divisible
 from ._resnet_variants import VARIANTS
 from .base import ImageModel, check_num_classes
 

@@ -21,11 +21,12 @@ from torch.utils.checkpoint import checkpoint
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.conv2d_same import pad_same
 from ..layers.drop import DropPath
+from ..layers.helpers import make_divisible
+from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.sample_norm import EvoNorm2dS0, FilterResponseNormTlu2d, GroupNormAct
 from ..layers.std_conv import StdConv2d
 from ..registry import register_variants
-from ._efficient_blocks import make_divisible
 from .base import ImageModel
 
 __all__ = ["ResNetV2", "PreActBasic", "PreActBottleneck", "checkpoint_filter", "VARIANTS"]
@@ -38,21 +39,15 @@ NormFactory = Callable[..., nn.Module]  # (channels, apply_act=True) -> module
 ConvFactory = Callable[..., nn.Module]  # (in, out, kernel, stride=1, dilation=1, groups=1) -> conv
 
 
-class BatchNormAct2d(nn.BatchNorm2d):
-    """BatchNorm then ReLU (or nothing); the state dict is a plain BatchNorm2d's."""
-
-    def __init__(self, num_features: int, apply_act: bool = True, eps: float = 1e-5):
-        super().__init__(num_features, eps=eps)
-        self.act = nn.ReLU(inplace=True) if apply_act else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(super().forward(x))
+def _batchnorm_relu(num_features: int, apply_act: bool = True) -> nn.Module:
+    """The shared BatchNormAct2d with ReLU (or nothing); its state dict is a plain BatchNorm2d's."""
+    return BatchNormAct2d(num_features, act="relu" if apply_act else None)
 
 
 def make_norm(norm: str) -> NormFactory:
     """A factory `(channels, apply_act=True) -> module` for one of NORMS (all fused with ReLU or their own non-linearity)."""
     if norm == "batchnorm":
-        return BatchNormAct2d
+        return _batchnorm_relu
     if norm == "groupnorm":
         return lambda c, apply_act=True: GroupNormAct(c, 32, apply_act=apply_act)
     if norm == "evonorm_s0":
