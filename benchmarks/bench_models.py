@@ -1,10 +1,12 @@
 """Side-by-side speed of visionzoo and timm models on the same weights, in one process.
 
-For each model: inference img/s at batch 1 and batch 16, and training-step img/s (forward, backward,
-SGD step), eager fp32. Runs alternate between the two libraries so both see the same machine load;
-the ratio column is visionzoo / timm (above 1.0 = visionzoo faster).
+For each model: inference and training-step img/s (forward, backward, SGD step) at each batch size,
+eager fp32. Runs alternate between the two libraries so both see the same machine load; the ratio
+column is visionzoo / timm (above 1.0 = visionzoo faster). With `--reparameterize`, models that have
+re-parameterisable blocks get extra inference rows with both libraries' branches folded.
 
-Usage: python benchmarks/bench_models.py [--models resnet50 vit_small_patch16_224 ...] [--repeats 5]
+Usage: python benchmarks/bench_models.py [--models resnet50 ...] [--batches 1 16] [--repeats 5]
+       [--threads N] [--reparameterize] [--out results.md]
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
 import visionzoo
+from visionzoo.layers.reparam import is_reparameterizable
 
 DEFAULT_MODELS = [
     "resnet50",
@@ -30,26 +34,26 @@ DEFAULT_MODELS = [
 ]
 
 
-def _time(fn, iters: int) -> float:
+def _time(fn: Callable[[], None], iters: int) -> float:
     t = time.perf_counter()
     for _ in range(iters):
         fn()
     return (time.perf_counter() - t) / iters
 
 
-def _infer_step(model, x):
-    def step():
+def _infer_step(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
         with torch.inference_mode():
             model(x)
 
     return step
 
 
-def _train_step(model, x):
+def _train_step(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
     opt = torch.optim.SGD(model.parameters(), lr=1e-4)
     target = torch.zeros(x.shape[0], dtype=torch.long)
 
-    def step():
+    def step() -> None:
         out = model(x)
         out = out[0] if isinstance(out, tuple) else out
         loss = torch.nn.functional.cross_entropy(out, target)
@@ -60,7 +64,30 @@ def _train_step(model, x):
     return step
 
 
-def bench(arch: str, repeats: int, train_batch: int) -> list[tuple[str, float, float]]:
+def _side_by_side(
+    ours: torch.nn.Module, theirs: torch.nn.Module, x: torch.Tensor, train: bool, repeats: int
+) -> tuple[float, float]:
+    """Median img/s of (ours, theirs) on `x`, timed in alternation."""
+    steps = {}
+    for name, m in (("vz", ours), ("timm", theirs)):
+        m.train(train)
+        steps[name] = (_train_step if train else _infer_step)(m, x)
+        steps[name]()  # warm-up
+        steps[name]()
+    one = _time(steps["vz"], 1)
+    iters = max(1, min(20, int(1.0 / max(one, 1e-3))))
+    t_vz, t_timm = [], []
+    for _ in range(repeats):
+        t_vz.append(_time(steps["vz"], iters))
+        t_timm.append(_time(steps["timm"], iters))
+    batch = x.shape[0]
+    return batch / statistics.median(t_vz), batch / statistics.median(t_timm)
+
+
+def bench(
+    arch: str, repeats: int, batches: list[int], reparameterize: bool = False
+) -> list[tuple[str, float, float]]:
+    """Rows of (run label, visionzoo img/s, timm img/s) for one architecture."""
     import timm
 
     theirs = timm.create_model(arch)
@@ -68,41 +95,46 @@ def bench(arch: str, repeats: int, train_batch: int) -> list[tuple[str, float, f
     ours.load_state_dict(theirs.state_dict(), strict=True)
     size = tuple(visionzoo.get_pretrained_cfg(arch).input_size)
     rows = []
-    for label, batch, train in (
-        ("infer b1", 1, False),
-        ("infer b16", 16, False),
-        (f"train b{train_batch}", train_batch, True),
-    ):
-        x = torch.randn(batch, *size)
-        steps = {}
-        for name, m in (("vz", ours), ("timm", theirs)):
-            m.train(train)
-            steps[name] = (_train_step if train else _infer_step)(m, x)
-            steps[name]()  # warm-up
-            steps[name]()
-        one = _time(steps["vz"], 1)
-        iters = max(1, min(20, int(1.0 / max(one, 1e-3))))
-        t_vz, t_timm = [], []
-        for _ in range(repeats):
-            t_vz.append(_time(steps["vz"], iters))
-            t_timm.append(_time(steps["timm"], iters))
-        rows.append((label, batch / statistics.median(t_vz), batch / statistics.median(t_timm)))
+    for train in (False, True):
+        for batch in batches:
+            x = torch.randn(batch, *size)
+            vz, tm = _side_by_side(ours, theirs, x, train, repeats)
+            rows.append((f"{'train' if train else 'infer'} b{batch}", vz, tm))
+    if reparameterize and any(is_reparameterizable(m) for m in ours.modules()):
+        from timm.utils.model import reparameterize_model
+
+        ours_f, theirs_f = visionzoo.reparameterize(ours.eval()), reparameterize_model(theirs.eval())
+        for batch in batches:
+            x = torch.randn(batch, *size)
+            vz, tm = _side_by_side(ours_f, theirs_f, x, False, repeats)
+            rows.append((f"infer b{batch} folded", vz, tm))
     return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 16])
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--train-batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    ap.add_argument("--reparameterize", action="store_true", help="add folded inference rows")
+    ap.add_argument("--out", default=None, help="also append the table to this file")
     args = ap.parse_args()
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, eager fp32, median of {args.repeats}"
-    )
-    print("| model | run | visionzoo img/s | timm img/s | ratio |\n|---|---|---:|---:|---:|")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    lines = [
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, eager fp32, median of {args.repeats}",
+        "| model | run | visionzoo img/s | timm img/s | ratio |",
+        "|---|---|---:|---:|---:|",
+    ]
+    print("\n".join(lines), flush=True)
     for arch in args.models:
-        for label, vz, tm in bench(arch, args.repeats, args.train_batch):
-            print(f"| {arch} | {label} | {vz:.1f} | {tm:.1f} | {vz / tm:.2f} |", flush=True)
+        for label, vz, tm in bench(arch, args.repeats, args.batches, args.reparameterize):
+            lines.append(f"| {arch} | {label} | {vz:.2f} | {tm:.2f} | {vz / tm:.2f} |")
+            print(lines[-1], flush=True)
+    if args.out:
+        with open(args.out, "a", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n\n")
 
 
 if __name__ == "__main__":
