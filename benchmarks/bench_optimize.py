@@ -3,7 +3,8 @@
 For each model and batch size: img/s of eager fp32 timm, eager fp32 visionzoo (same weights), and
 `optimize(model, precision)` at each precision with its automatic choices (BatchNorm folding,
 channels-last, compile). Timed runs alternate between the variants so all see the same machine load;
-each figure is the median of --repeats timed runs; ratios are over eager fp32 timm. The first-call
+each figure is the median of --repeats timed runs; ratios are over eager fp32 timm and over timm's
+best settings (channels-last + torch.compile + bf16 autocast where bf16 is measured). The first-call
 column is the time of the first forward at that batch size (compilation included).
 
 --cache-check ARCH compiles ARCH in two fresh processes that share one new Inductor cache directory,
@@ -16,6 +17,7 @@ Usage: python benchmarks/bench_optimize.py [--models resnet50 ...] [--batch-size
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import statistics
@@ -29,7 +31,30 @@ import torch
 import visionzoo
 from visionzoo.fast_inference import optimize
 
-DEFAULT_MODELS = ["resnet50", "convnext_tiny", "efficientnet_b0", "vit_small_patch16_224"]
+DEFAULT_MODELS = [
+    "resnet50",
+    "convnext_tiny",
+    "efficientnet_b0",
+    "tf_efficientnet_lite0",
+    "vit_small_patch16_224",
+    "swin_tiny_patch4_window7_224",
+]
+
+
+class _TimmBest(torch.nn.Module):
+    """timm's best settings by hand: channels-last weights and input, torch.compile, bf16 autocast."""
+
+    def __init__(self, model: torch.nn.Module, device: str, dtype: torch.dtype | None) -> None:
+        super().__init__()
+        self.device_type, self.dtype = device, dtype
+        self.model = torch.compile(model.to(memory_format=torch.channels_last))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        if self.dtype is None:
+            return self.model(x)
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return self.model(x)
 
 
 def _default_precisions(device: str) -> list[str]:
@@ -57,7 +82,14 @@ def _eager(model, x):
     return step
 
 
-def bench(arch: str, batch_sizes: list[int], precisions: list[str], repeats: int, device: str) -> list[dict]:
+def bench(
+    arch: str,
+    batch_sizes: list[int],
+    precisions: list[str],
+    repeats: int,
+    device: str,
+    timm_best: bool = True,
+) -> list[dict]:
     import timm
 
     theirs = timm.create_model(arch).eval().to(device)
@@ -66,6 +98,11 @@ def bench(arch: str, batch_sizes: list[int], precisions: list[str], repeats: int
     ours.to(device)
     size = tuple(visionzoo.get_pretrained_cfg(arch).input_size)
     variants: dict[str, torch.nn.Module] = {"timm eager": theirs, "visionzoo eager": ours}
+    if timm_best:
+        best_dtype = None if "bf16" not in precisions else torch.bfloat16
+        if device == "cuda" and "fp16" in precisions:
+            best_dtype = torch.float16
+        variants["timm best"] = _TimmBest(copy.deepcopy(theirs), device, best_dtype)
     plans = {}
     for p in precisions:
         t = time.perf_counter()
@@ -87,6 +124,7 @@ def bench(arch: str, batch_sizes: list[int], precisions: list[str], repeats: int
             for name, step in steps.items():
                 times[name].append(_timed(step, iters))
         base = statistics.median(times["timm eager"])
+        best = statistics.median(times["timm best"]) if "timm best" in times else float("nan")
         for name in variants:
             med = statistics.median(times[name])
             plan = plans.get(name.removeprefix("optimize "), (None, 0.0))[0]
@@ -104,6 +142,7 @@ def bench(arch: str, batch_sizes: list[int], precisions: list[str], repeats: int
                     variant=name,
                     img_s=batch / med,
                     ratio=base / med,
+                    vs_best=best / med,
                     first_s=first[name],
                     how=how,
                 )
@@ -155,12 +194,12 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}, median of {args.repeats}"
     )
-    print("| model | batch | variant | img/s | vs timm eager | first call s | applied |")
-    print("|---|---:|---|---:|---:|---:|---|")
+    print("| model | batch | variant | img/s | vs timm eager | vs timm best | first call s | applied |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
     for arch in args.models:
         for r in bench(arch, args.batch_sizes, precisions, args.repeats, args.device):
             print(
-                f"| {r['arch']} | {r['batch']} | {r['variant']} | {r['img_s']:.1f} | {r['ratio']:.2f} | "
+                f"| {r['arch']} | {r['batch']} | {r['variant']} | {r['img_s']:.1f} | {r['ratio']:.2f} | {r['vs_best']:.2f} | "
                 f"{r['first_s']:.1f} | {r['how']} |",
                 flush=True,
             )
