@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -75,8 +75,8 @@ def _side_by_side(
         steps[name]()  # warm-up
     t_vz, t_timm = [_time(steps["vz"], 1)], [_time(steps["timm"], 1)]
     one = t_vz[0]
-    if one > 5.0:  # long steps: their own noise averages out, two timed repeats each are enough
-        repeats = min(repeats, 2)
+    if one > 5.0:  # long steps average out their own noise: fewer timed repeats are enough
+        repeats = min(repeats, 1 if one > 30.0 else 2)
     else:
         t_vz, t_timm = [], []
     iters = max(1, min(20, int(1.0 / max(one, 1e-3))))
@@ -89,20 +89,26 @@ def _side_by_side(
 
 def bench(
     arch: str, repeats: int, batches: list[int], reparameterize: bool = False
-) -> list[tuple[str, float, float]]:
-    """Rows of (run label, visionzoo img/s, timm img/s) for one architecture."""
+) -> Iterator[tuple[str, float, float]]:
+    """Rows of (run label, visionzoo img/s, timm img/s) for one architecture.
+
+    `arch@N` builds both models at img_size=N instead of the pretrained input size.
+    """
     import timm
 
-    theirs = timm.create_model(arch)
-    ours = visionzoo.create_model(arch)
+    arch, _, img = arch.partition("@")
+    extra = {"img_size": int(img)} if img else {}
+    theirs = timm.create_model(arch, **extra)
+    ours = visionzoo.create_model(arch, **extra)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     size = tuple(visionzoo.get_pretrained_cfg(arch).input_size)
-    rows = []
+    if img:
+        size = (size[0], int(img), int(img))
     for train in (False, True):
         for batch in batches:
             x = torch.randn(batch, *size)
             vz, tm = _side_by_side(ours, theirs, x, train, repeats)
-            rows.append((f"{'train' if train else 'infer'} b{batch}", vz, tm))
+            yield f"{'train' if train else 'infer'} b{batch}", vz, tm
     if reparameterize and any(is_reparameterizable(m) for m in ours.modules()):
         from timm.utils.model import reparameterize_model
 
@@ -110,8 +116,7 @@ def bench(
         for batch in batches:
             x = torch.randn(batch, *size)
             vz, tm = _side_by_side(ours_f, theirs_f, x, False, repeats)
-            rows.append((f"infer b{batch} folded", vz, tm))
-    return rows
+            yield f"infer b{batch} folded", vz, tm
 
 
 def main() -> None:
