@@ -57,9 +57,9 @@ def _train_step(model: torch.nn.Module, x: torch.Tensor) -> Callable[[], None]:
         out = model(x)
         out = out[0] if isinstance(out, tuple) else out
         loss = torch.nn.functional.cross_entropy(out, target)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        opt.zero_grad(set_to_none=True)  # frees the gradients while the other library runs
 
     return step
 
