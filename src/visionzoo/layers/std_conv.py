@@ -36,8 +36,9 @@ class StdConv2d(nn.Conv2d):
     def standardized_weight(self) -> torch.Tensor:
         """The filters after standardisation, shaped like `weight`."""
         w = self.weight.reshape(self.out_channels, -1)  # (O, I*kh*kw)
-        var, mean = torch.var_mean(w, dim=1, unbiased=False, keepdim=True)
-        return ((w - mean) / torch.sqrt(var + self.eps)).reshape_as(self.weight)
+        # layer_norm over the fan-in is exactly (w - mean) / sqrt(biased var + eps), in one fused kernel
+        # (about 10x faster than var_mean and arithmetic, which made BiT 0.6x timm at batch 1)
+        return F.layer_norm(w, (w.shape[1],), eps=self.eps).reshape_as(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, I, H, W) -> (B, O, H/s, W/s)
         return F.conv2d(
