@@ -681,6 +681,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (21, 21),
         "license": "apache-2.0",
+        "top1": 85.364,
     },
     "tf_efficientnet_b8.ra_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_b8.ra_in1k",
@@ -689,6 +690,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.954,
         "pool_size": (21, 21),
         "license": "apache-2.0",
+        "top1": 85.368,
     },
     "tf_efficientnet_l2.ns_jft_in1k_475": {
         "hf_hub_id": "timm/tf_efficientnet_l2.ns_jft_in1k_475",
@@ -697,6 +699,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.936,
         "pool_size": (15, 15),
         "license": "apache-2.0",
+        "top1": 88.234,
     },
     "tf_efficientnet_l2.ns_jft_in1k": {
         "hf_hub_id": "timm/tf_efficientnet_l2.ns_jft_in1k",
@@ -705,6 +708,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.96,
         "pool_size": (25, 25),
         "license": "apache-2.0",
+        "top1": 88.352,
     },
     "efficientnet_blur_b0.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "efficientnet_es.ra_in1k": {
@@ -712,6 +716,7 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/efficientnet_es_ra-f111e99c.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.054,
     },
     "efficientnet_em.ra2_in1k": {
         "hf_hub_id": "timm/efficientnet_em.ra2_in1k",
@@ -720,6 +725,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.882,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 79.24,
     },
     "efficientnet_el.ra_in1k": {
         "hf_hub_id": "timm/efficientnet_el.ra_in1k",
@@ -728,6 +734,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.904,
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 81.312,
     },
     "tf_efficientnet_es.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_es.in1k",
@@ -736,6 +743,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 76.6,
     },
     "tf_efficientnet_em.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_em.in1k",
@@ -746,6 +754,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 78.122,
     },
     "tf_efficientnet_el.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_el.in1k",
@@ -756,6 +765,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 80.252,
     },
     "efficientnetv2_rw_t.ra2_in1k": {
         "hf_hub_id": "timm/efficientnetv2_rw_t.ra2_in1k",
@@ -764,6 +774,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.35,
     },
     "efficientnetv2_rw_m.agc_in1k": {
         "hf_hub_id": "timm/efficientnetv2_rw_m.agc_in1k",
@@ -773,6 +784,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 84.812,
     },
     "efficientnetv2_s.untrained": {
         "input_size": (3, 288, 288),
@@ -813,6 +825,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 86.748,
     },
     "tf_efficientnetv2_xl.in21k": {
         "hf_hub_id": "timm/tf_efficientnetv2_xl.in21k",
@@ -836,6 +849,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.882,
         "pool_size": (6, 6),
         "license": "apache-2.0",
+        "top1": 79.462,
     },
     "tf_efficientnetv2_b2.in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_b2.in1k",
@@ -845,6 +859,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.89,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 80.194,
     },
     "tf_efficientnetv2_b3.in21k_ft_in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_b3.in21k_ft_in1k",
@@ -857,6 +872,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 82.67,
     },
     "tf_efficientnetv2_b3.in1k": {
         "hf_hub_id": "timm/tf_efficientnetv2_b3.in1k",
@@ -866,6 +882,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.904,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 81.97,
     },
     "tf_efficientnetv2_b3.in21k": {
         "hf_hub_id": "timm/tf_efficientnetv2_b3.in21k",
@@ -887,6 +904,7 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mnasnet_b1-74cb7081.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 74.65,
     },
     "mnasnet_140.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "semnasnet_050.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
@@ -895,12 +913,14 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/semnasnet_075-18710866.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 72.992,
     },
     "semnasnet_100.rmsp_in1k": {
         "hf_hub_id": "timm/semnasnet_100.rmsp_in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mnasnet_a1-d9418771.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.45,
     },
     "semnasnet_140.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "mnasnet_small.lamb_in1k": {
@@ -908,6 +928,7 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mnasnet_small_lamb-aff75073.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 66.196,
     },
     "spnasnet_100.rmsp_in1k": {
         "hf_hub_id": "timm/spnasnet_100.rmsp_in1k",
@@ -915,6 +936,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 74.086,
     },
     "fbnetc_100.rmsp_in1k": {
         "hf_hub_id": "timm/fbnetc_100.rmsp_in1k",
@@ -922,6 +944,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.13,
     },
     "mobilenetv2_035.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "mobilenetv2_050.lamb_in1k": {
@@ -929,6 +952,7 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mobilenetv2_050-3d30d450.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 65.95,
     },
     "mobilenetv2_075.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "mobilenetv1_100.ra4_e3600_r224_in1k": {
@@ -968,6 +992,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 192, 192),
         "pool_size": (6, 6),
         "license": "apache-2.0",
+        "top1": 77.658,
     },
     "tinynet_b.in1k": {
         "hf_hub_id": "timm/tinynet_b.in1k",
@@ -975,6 +1000,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 188, 188),
         "pool_size": (6, 6),
         "license": "apache-2.0",
+        "top1": 74.978,
     },
     "tinynet_c.in1k": {
         "hf_hub_id": "timm/tinynet_c.in1k",
@@ -982,6 +1008,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 184, 184),
         "pool_size": (6, 6),
         "license": "apache-2.0",
+        "top1": 71.24,
     },
     "tinynet_d.in1k": {
         "hf_hub_id": "timm/tinynet_d.in1k",
@@ -989,6 +1016,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 152, 152),
         "pool_size": (5, 5),
         "license": "apache-2.0",
+        "top1": 66.974,
     },
     "tinynet_e.in1k": {
         "hf_hub_id": "timm/tinynet_e.in1k",
@@ -996,6 +1024,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 106, 106),
         "pool_size": (4, 4),
         "license": "apache-2.0",
+        "top1": 59.866,
     },
     "mobilenet_edgetpu_100.untrained": {"crop_pct": 0.9, "pool_size": (7, 7), "license": "apache-2.0"},
     "mobilenet_edgetpu_v2_xs.untrained": {"crop_pct": 0.9, "pool_size": (7, 7), "license": "apache-2.0"},
@@ -1027,6 +1056,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.302,
     },
     "tf_efficientnet_cc_b0_8e.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_cc_b0_8e.in1k",
@@ -1035,6 +1065,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.906,
     },
     "tf_efficientnet_cc_b1_8e.in1k": {
         "hf_hub_id": "timm/tf_efficientnet_cc_b1_8e.in1k",
@@ -1045,30 +1076,35 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 79.302,
     },
     "mixnet_s.ft_in1k": {
         "hf_hub_id": "timm/mixnet_s.ft_in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mixnet_s-a907afbc.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.994,
     },
     "mixnet_m.ft_in1k": {
         "hf_hub_id": "timm/mixnet_m.ft_in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mixnet_m-4647fc68.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.258,
     },
     "mixnet_l.ft_in1k": {
         "hf_hub_id": "timm/mixnet_l.ft_in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mixnet_l-5a9a2ed8.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.966,
     },
     "mixnet_xl.ra_in1k": {
         "hf_hub_id": "timm/mixnet_xl.ra_in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mixnet_xl_ra-aac3c00c.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 80.482,
     },
     "mixnet_xxl.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "tf_mixnet_s.in1k": {
@@ -1076,18 +1112,21 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mixnet_s-89d3354b.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.652,
     },
     "tf_mixnet_m.in1k": {
         "hf_hub_id": "timm/tf_mixnet_m.in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mixnet_m-0f4d8805.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 76.954,
     },
     "tf_mixnet_l.in1k": {
         "hf_hub_id": "timm/tf_mixnet_l.in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/tf_mixnet_l-6c92e0c8.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.776,
     },
     "test_efficientnet.r160_in1k": {
         "hf_hub_id": "timm/test_efficientnet.r160_in1k",
@@ -1149,12 +1188,14 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.452,
     },
     "efficientnet_es_pruned.in1k": {
         "hf_hub_id": "timm/efficientnet_es_pruned.in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/efficientnet_es_pruned75-1b7248cf.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.014,
     },
     "efficientnet_el_pruned.in1k": {
         "hf_hub_id": "timm/efficientnet_el_pruned.in1k",
@@ -1163,6 +1204,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.904,
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 80.3,
     },
     "efficientnet_x_b3.untrained": {
         "input_size": (3, 288, 288),
@@ -1199,6 +1241,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 78.242,
     },
     "efficientnet_b2_pruned.in1k": {
         "hf_hub_id": "timm/efficientnet_b2_pruned.in1k",
@@ -1209,6 +1252,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 79.92,
     },
     "efficientnet_b3_pruned.in1k": {
         "hf_hub_id": "timm/efficientnet_b3_pruned.in1k",
@@ -1219,6 +1263,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 80.852,
     },
 }
 
