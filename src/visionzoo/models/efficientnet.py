@@ -4,6 +4,9 @@
 State dict keys follow timm's `efficientnet.py`, so `timm/<arch>.<tag>` checkpoints load unchanged; checkpoints in
 the naming of the `efficientnet-pytorch` package (`_conv_stem`, `_blocks.N._depthwise_conv`, ...) load through
 `checkpoint_filter`. `tf_` variants use TensorFlow "SAME" padding and BN eps 1e-3, as the ported weights need.
+Beyond the paper models: GroupNorm / LayerNorm / EvoNorm-S0 and grouped-depthwise variants (`norm_layer`,
+`dw_group_size`), global-context attention in place of SE (`attn_layer='gc'`), EfficientNet-X/H with
+space-to-depth (Li et al. 2021) and the knapsack-pruned B1-B3 (per-block widths in `_efficientnet_pruned`).
 """
 
 from __future__ import annotations
