@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.fx
 
 import visionzoo
 
@@ -18,31 +19,27 @@ from .effnet_checks import (
     check_training_features,
 )
 from .harness import check_parity
+from .live_weights import check_live_parity
 
 ARCHS = visionzoo.list_models(module="efficientnet")
 # timm's `efficientnet` architectures left out, and why (see the family's report)
-NOT_BUILT = {
-    **dict.fromkeys(
-        ("efficientnet_b1_pruned", "efficientnet_b2_pruned", "efficientnet_b3_pruned"),
-        "per-layer pruned widths",
-    ),
-    **dict.fromkeys(("efficientnet_el_pruned", "efficientnet_es_pruned"), "per-layer pruned widths"),
-    **dict.fromkeys(
-        (
-            "efficientnet_b0_gn",
-            "efficientnet_b0_g8_gn",
-            "efficientnet_b3_gn",
-            "efficientnet_b3_g8_gn",
-            "efficientnet_b0_g16_evos",
-            "test_efficientnet_gn",
-            "test_efficientnet_ln",
-            "test_efficientnet_evos",
-        ),
-        "GroupNorm / LayerNorm / EvoNorm instead of BatchNorm",
-    ),
-    **dict.fromkeys(("efficientnet_x_b3", "efficientnet_x_b5", "efficientnet_h_b5"), "space-to-depth blocks"),
-    "gc_efficientnetv2_rw_t": "global-context attention in place of squeeze-excite",
-}
+NOT_BUILT: dict[str, str] = {}  # every architecture of timm 1.0.31's module is built
+# norm / attention / space-to-depth variants: compared with live (randomised) norm weights, since timm's
+# init leaves GroupNorm / LayerNorm / EvoNorm at identity affines that would hide misplaced parameters
+LIVE = (
+    "efficientnet_b0_gn",
+    "efficientnet_b0_g8_gn",
+    "efficientnet_b0_g16_evos",
+    "efficientnet_b3_gn",
+    "efficientnet_b3_g8_gn",
+    "test_efficientnet_gn",
+    "test_efficientnet_ln",
+    "test_efficientnet_evos",
+    "gc_efficientnetv2_rw_t",
+    "efficientnet_x_b3",
+    "efficientnet_x_b5",
+    "efficientnet_h_b5",
+)
 # the largest variants: built with cheap random weights (check_parity_big), batch 1, 32 px
 HUGE = (
     "efficientnet_l2",
@@ -75,9 +72,15 @@ def test_every_variant_is_covered():
     assert set(ARCHS) == set(timm.list_models(module="efficientnet")) - set(NOT_BUILT)
 
 
-@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in HUGE])
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a not in HUGE and a not in LIVE])
 def test_parity(arch):
     check_parity(arch, input_size=(3, 32, 32) if arch in BIG else SIZE, batch_size=1 if arch in BIG else 2)
+
+
+@pytest.mark.parametrize("arch", LIVE)
+def test_parity_live_norms(arch):
+    big = arch.endswith("b5")
+    check_live_parity(arch, input_size=(3, 32, 32) if big else SIZE, batch_size=1 if big else 2)
 
 
 @pytest.mark.parametrize("arch", HUGE)
@@ -86,7 +89,14 @@ def test_parity_huge(arch):
 
 
 @pytest.mark.parametrize(
-    "arch", ["tf_efficientnet_lite0", "tf_efficientnetv2_b0", "tf_mixnet_s", "tf_efficientnet_cc_b0_4e"]
+    "arch",
+    [
+        "tf_efficientnet_lite0",
+        "tf_efficientnetv2_b0",
+        "tf_mixnet_s",
+        "tf_efficientnet_cc_b0_4e",
+        "efficientnet_x_b3",
+    ],
 )
 def test_parity_same_padding_odd_size(arch):
     # odd, non-square inputs exercise the asymmetric TF "SAME" padding of strided convs
@@ -106,7 +116,17 @@ def test_parity_global_pool(kwargs):
     check_parity("efficientnet_b0", input_size=SIZE, batch_size=1, **kwargs)
 
 
-@pytest.mark.parametrize("arch", [*DETAILED, "mixnet_s", "mobilenetv1_100", "mobilenet_edgetpu_v2_xs"])
+@pytest.mark.parametrize(
+    "arch",
+    [
+        *DETAILED,
+        "mixnet_s",
+        "mobilenetv1_100",
+        "mobilenet_edgetpu_v2_xs",
+        "efficientnet_x_b3",
+        "test_efficientnet_gn",
+    ],
+)
 def test_features_only(arch):
     check_features_only(arch)
 
@@ -137,6 +157,9 @@ def test_feature_info_matches_timm():
         "mobilenet_edgetpu_v2_l",
         "tinynet_e",
         "mnasnet_small",
+        "efficientnet_x_b3",  # space-to-depth: the stem map, then none until the region ends
+        "efficientnet_h_b5",
+        "gc_efficientnetv2_rw_t",
     ):
         with torch.device("meta"):
             ours, theirs = visionzoo.create_model(arch), timm.create_model(arch)
@@ -191,3 +214,39 @@ def test_global_pool_empty_without_classifier_gives_maps():
     with torch.no_grad():
         out = model(torch.randn(1, *SIZE))
     assert out.shape == (1, 1280, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "arch, size",
+    [
+        ("test_efficientnet_evos", 32),
+        ("test_efficientnet_ln", 32),
+        ("gc_efficientnetv2_rw_t", 32),
+        ("efficientnet_x_b3", 33),
+    ],
+)
+@torch.no_grad()
+def test_new_layers_trace_with_fx(arch, size):
+    # EvoNorm's rank check, LayerNorm's permutes, global-context pooling and the SAME-padded 2x2 space-to-depth
+    # conv (odd size) must trace, and the traced graph must give the eager outputs
+    model = visionzoo.create_model(arch).eval()
+    traced = torch.fx.symbolic_trace(model)
+    x = torch.randn(2, 3, size, size)
+    torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="4D"):
+        torch.fx.symbolic_trace(model.bn1)(torch.randn(24, 8, 8))
+
+
+def test_bad_norm_attention_and_space_to_depth_options():
+    from visionzoo.models._efficient_blocks import BlockDef, build_stages
+
+    with pytest.raises(ValueError, match="unknown norm layer 'batchnorm1d'"):
+        visionzoo.create_model("test_efficientnet", norm_layer="batchnorm1d")
+    with pytest.raises(ValueError, match="attn_layer must be one of"):
+        visionzoo.create_model("test_efficientnet", attn_layer="cbam")
+    with pytest.raises(ValueError, match="not a multiple of the norm group size 7"):
+        visionzoo.create_model("test_efficientnet", norm_layer="groupnorm", norm_group_size=7)
+    with pytest.raises(ValueError, match="groups of 7 channels"):
+        visionzoo.create_model("efficientnet_b0", dw_group_size=7)
+    with pytest.raises(ValueError, match="space-to-depth needs stride-1 'ds'/'ir' blocks, got 'er'"):
+        build_stages([(BlockDef("er", 1, 3, 1, 16, 4, s2d=1),)], 8)

@@ -8,6 +8,7 @@ and `FilterResponseNormTlu2d` (Singh & Krishnan 2019, FRN with a learned thresho
 from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -19,6 +20,9 @@ __all__ = ["GroupNormAct", "EvoNorm2dS0", "FilterResponseNormTlu2d"]
 def _check_4d(x: torch.Tensor) -> None:
     if x.dim() != 4:
         raise ValueError(f"expected a 4D (B, C, H, W) input, got shape {tuple(x.shape)}")
+
+
+torch.fx.wrap("_check_4d")  # a leaf of torch.fx graphs: the check branches on the input's rank
 
 
 class GroupNormAct(nn.GroupNorm):

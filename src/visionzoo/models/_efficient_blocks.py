@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -32,11 +32,13 @@ from ..layers.blur_pool import create_aa
 from ..layers.cond_conv2d import CondConv2d
 from ..layers.conv2d_same import create_conv2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.global_context import GlobalContext
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.helpers import make_divisible
 from ..layers.layer_scale import LayerScale2d
 from ..layers.mixed_conv2d import create_conv2d_mixed
-from ..layers.norm_act import BatchNormAct2d
+from ..layers.norm_act import NORM_ACT_KINDS, create_norm_act
+from ..layers.space_to_depth import SPACE_TO_DEPTH_FACTOR, space_to_depth_conv, space_to_depth_kernel
 from ..layers.squeeze_excite import SqueezeExcite
 from .base import ImageModel
 
@@ -67,6 +69,12 @@ class BlockDef:
     `pwl_kernel` do for the 1x1 convs of 'ir' (a grouped pointwise conv). `group_size` makes the 'er' expansion conv grouped (output channels per group), `force_in_chs` sizes its expansion
     from that many input channels. For 'uir', `kernel` is the middle depthwise kernel and `dw_start` / `dw_end` those before the expansion and
     after the projection (0: no such conv). For 'mqa', `kernel` is that of the key/value downsampling conv.
+    `s2d=1` on a stride-1 'ds'/'ir' def starts a space-to-depth region (EfficientNet-X): its first block
+    folds 2x2 patches into 4x the channels with a 2x2 stride-2 conv and halves its depthwise kernel, every
+    block of the region has 4x the table's output channels, and the next strided block ends the region by
+    running at stride 1 with a quarter of its expansion ratio (the builder marks the region's later
+    blocks s2d=2). `mid_chs` / `se_chs` (pruned models) give the expanded width of 'ir' and the squeeze-excite
+    bottleneck explicitly instead of deriving them from `exp_ratio` / `se_ratio` (0: derived).
     """
 
     kind: str
@@ -88,6 +96,9 @@ class BlockDef:
     heads: int = 0
     key_dim: int = 0
     kv_stride: int = 1
+    s2d: int = 0
+    mid_chs: int = 0
+    se_chs: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +126,7 @@ SE_STYLES: dict[str, SEStyle] = {
 
 
 DEPTH_TRUNCS = ("ceil", "round")
+ATTN_LAYERS = ("se", "gc")  # squeeze-excite, or global context (GCNet) in its place
 
 
 def scale_stage_depth(repeats: Sequence[int], multiplier: float, trunc: str = "ceil") -> list[int]:
@@ -142,10 +154,19 @@ class _Ctx:
     aa: str | None = None
     width: float = 1.0
     round_limit: float = 0.9
+    norm: str = "batchnorm"
+    norm_group_size: int = 0
+    dw_group_size: int = 1
+    divisor: int = 8
+    attn: str = "se"
 
     def scale(self, chs: int) -> int:
         """A table's channel count at the model's width."""
-        return make_divisible(chs * self.width, round_limit=self.round_limit)
+        return make_divisible(chs * self.width, self.divisor, round_limit=self.round_limit)
+
+    def norm_act(self, chs: int, act: str | None = None) -> nn.Module:
+        """The model's norm (BatchNorm unless `norm` says otherwise) on `chs` channels, then `act`."""
+        return create_norm_act(self.norm, chs, act, self.bn_eps, self.norm_group_size)
 
 
 def _strided(ctx: _Ctx, stride: int) -> tuple[int, nn.Module]:
@@ -159,12 +180,40 @@ def _layer_scale(ctx: _Ctx, chs: int) -> nn.Module:
     return nn.Identity() if ctx.layer_scale is None else LayerScale2d(chs, ctx.layer_scale)
 
 
-def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str) -> nn.Module:
-    """SE on `chs` channels (a block's expanded width), its bottleneck sized as the model's SE style says."""
+def _depthwise(
+    ctx: _Ctx, chs: int, kernel: int | tuple[int, ...], stride: int, padding: str | None = None
+) -> nn.Module:
+    """The depthwise kxk conv of 'ds'/'ir' blocks, grouped `ctx.dw_group_size` channels per group."""
+    padding = ctx.padding if padding is None else padding
+    if ctx.dw_group_size == 1:
+        return create_conv2d_mixed(chs, chs, kernel, stride, True, padding)
+    if isinstance(kernel, tuple) or chs % ctx.dw_group_size:
+        raise ValueError(
+            f"a {kernel} conv on {chs} channels cannot use groups of {ctx.dw_group_size} channels"
+        )
+    return create_conv2d(chs, chs, kernel, stride, groups=chs // ctx.dw_group_size, padding=padding)
+
+
+def _space_to_depth(ctx: _Ctx, d: BlockDef, in_chs: int, act: str) -> tuple[nn.Module | None, ...]:
+    """(conv_s2d, bn_s2d, channels after it, depthwise kernel, its padding) of a block; Nones unless s2d=1."""
+    if d.s2d != 1:
+        return None, None, in_chs, d.kernel, ctx.padding
+    conv, norm, chs = space_to_depth_conv(in_chs, lambda c: ctx.norm_act(c, act))
+    kernel = space_to_depth_kernel(d.kernel)
+    return conv, norm, chs, kernel, "same" if kernel == 2 else ctx.padding  # an even kernel needs SAME
+
+
+def _make_se(ctx: _Ctx, chs: int, se_ratio: float, exp_ratio: float, act: str, rd_chs: int = 0) -> nn.Module:
+    """SE (or global context) on `chs` channels (a block's expanded width), its bottleneck `rd_chs` or sized as
+    the model's SE style says."""
     if not se_ratio:
         return nn.Identity()
     style = SE_STYLES[ctx.se_style]
     width = chs * (se_ratio / exp_ratio) if style.from_input else chs * se_ratio
+    if ctx.attn == "gc":
+        return GlobalContext(chs, rd_chs or make_divisible(width, 1, round_limit=0.0), act=act)
+    if rd_chs:
+        return SqueezeExcite(chs, rd_chs, act=style.act or act, gate=style.gate)
     rd = make_divisible(width, round_limit=style.round_limit) if style.round_limit else round(width)
     return SqueezeExcite(chs, rd, act=style.act or act, gate=style.gate)
 
@@ -192,15 +241,19 @@ class DepthwiseSeparableConv(_Residual):
         act = d.act or ctx.act
         pw_act = d.kind == "dsa"
         self.has_skip = not pw_act and d.skip is not False and stride == 1 and in_chs == out_chs
+        self.conv_s2d, self.bn_s2d, in_chs, kernel, dw_pad = _space_to_depth(ctx, d, in_chs, act)
+        se_ratio = d.se_ratio / SPACE_TO_DEPTH_FACTOR if d.s2d == 1 else d.se_ratio
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = create_conv2d_mixed(in_chs, in_chs, d.kernel, conv_stride, True, ctx.padding)
-        self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
-        self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
+        self.conv_dw = _depthwise(ctx, in_chs, kernel, conv_stride, dw_pad)
+        self.bn1 = ctx.norm_act(in_chs, act)
+        self.se = _make_se(ctx, in_chs, se_ratio, 1.0, act, d.se_chs)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
-        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps, act if pw_act else None)
+        self.bn2 = ctx.norm_act(out_chs, act if pw_act else None)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        if self.conv_s2d is not None:
+            x = self.bn_s2d(self.conv_s2d(x))  # (B, 4 Cin, H/2, W/2)
         x = self.se(self.aa(self.bn1(self.conv_dw(x))))
         return self.bn2(self.conv_pw(x))
 
@@ -211,19 +264,23 @@ class InvertedResidual(_Residual):
     def __init__(self, ctx: _Ctx, d: BlockDef, in_chs: int, out_chs: int, stride: int, drop_path: float):
         super().__init__()
         act = d.act or ctx.act
-        mid = make_divisible(in_chs * d.exp_ratio)
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
+        self.conv_s2d, self.bn_s2d, in_chs, kernel, dw_pad = _space_to_depth(ctx, d, in_chs, act)
+        se_ratio = d.se_ratio / SPACE_TO_DEPTH_FACTOR if d.s2d == 1 else d.se_ratio
+        mid = d.mid_chs or make_divisible(in_chs * d.exp_ratio)
         self.conv_pw = create_conv2d_mixed(in_chs, mid, d.exp_kernel, padding=ctx.padding)
-        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.bn1 = ctx.norm_act(mid, act)
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = create_conv2d_mixed(mid, mid, d.kernel, conv_stride, True, ctx.padding)
-        self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
-        self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
+        self.conv_dw = _depthwise(ctx, mid, kernel, conv_stride, dw_pad)
+        self.bn2 = ctx.norm_act(mid, act)
+        self.se = _make_se(ctx, mid, se_ratio, d.exp_ratio, act, d.se_chs)
         self.conv_pwl = create_conv2d_mixed(mid, out_chs, d.pwl_kernel, padding=ctx.padding)
-        self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.bn3 = ctx.norm_act(out_chs)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
+        if self.conv_s2d is not None:
+            x = self.bn_s2d(self.conv_s2d(x))  # (B, 4 Cin, H/2, W/2)
         x = self.bn1(self.conv_pw(x))  # (B, mid, H, W)
         x = self.se(self.aa(self.bn2(self.conv_dw(x))))  # (B, mid, H/s, W/s)
         return self.bn3(self.conv_pwl(x))
@@ -242,13 +299,13 @@ class CondConvResidual(_Residual):
         e, pad = d.experts, ctx.padding
         self.routing_fn = nn.Linear(in_chs, e)
         self.conv_pw = CondConv2d(in_chs, mid, 1, padding=pad, num_experts=e)
-        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.bn1 = ctx.norm_act(mid, act)
         conv_stride, self.aa = _strided(ctx, stride)
         self.conv_dw = CondConv2d(mid, mid, d.kernel, conv_stride, groups=mid, padding=pad, num_experts=e)
-        self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.bn2 = ctx.norm_act(mid, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = CondConv2d(mid, out_chs, 1, padding=pad, num_experts=e)
-        self.bn3 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.bn3 = ctx.norm_act(out_chs)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
@@ -270,10 +327,10 @@ class EdgeResidual(_Residual):
         conv_stride, self.aa = _strided(ctx, stride)
         groups = mid // d.group_size if d.group_size else 1  # groups counted on the expanded width
         self.conv_exp = create_conv2d(in_chs, mid, d.kernel, conv_stride, groups=groups, padding=ctx.padding)
-        self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
+        self.bn1 = ctx.norm_act(mid, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
-        self.bn2 = BatchNormAct2d(out_chs, ctx.bn_eps)
+        self.bn2 = ctx.norm_act(out_chs)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
@@ -289,7 +346,7 @@ class ConvBlock(_Residual):
         self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
         self.conv = create_conv2d(in_chs, out_chs, d.kernel, conv_stride, padding=ctx.padding)
-        self.bn1 = BatchNormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
+        self.bn1 = ctx.norm_act(out_chs, d.act or ctx.act)
         self.drop_path = drop_path_layer(drop_path)
 
     def _branch(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
@@ -305,7 +362,7 @@ class ConvNormAct(nn.Module):
         super().__init__()
         conv_stride, self.aa = _strided(ctx, stride)
         self.conv = create_conv2d(in_chs, out_chs, kernel, conv_stride, groups=groups, padding=ctx.padding)
-        self.bn = BatchNormAct2d(out_chs, ctx.bn_eps, act)
+        self.bn = ctx.norm_act(out_chs, act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         return self.aa(self.bn(self.conv(x)))
@@ -358,7 +415,7 @@ class MobileAttention(_Residual):
         if stride != 1:
             raise ValueError("'mqa' blocks do not downsample (stride must be 1)")
         self.has_skip = d.skip is not False and in_chs == out_chs
-        self.norm = BatchNormAct2d(in_chs, ctx.bn_eps)
+        self.norm = ctx.norm_act(in_chs)
         self.attn = MultiQueryAttention2d(
             in_chs,
             out_chs,
@@ -405,6 +462,11 @@ def build_stages(
     drop_path_rate: float = 0.0,
     layer_scale: float | None = None,
     aa_layer: str | None = None,
+    norm_layer: str = "batchnorm",
+    norm_group_size: int = 0,
+    dw_group_size: int = 1,
+    channel_divisor: int = 8,
+    attn_layer: str = "se",
 ) -> tuple[nn.Sequential, list[int], list[int], int]:
     """Instantiate a stage table.
 
@@ -413,7 +475,10 @@ def build_stages(
     `fix_first_last` the first and last stages keep their depth. Channels are scaled by `width_multiplier` and
     rounded to multiples of 8, never below `round_limit` times the scaled value. Stochastic depth grows linearly with the block index. `layer_scale`
     is the initial LayerScale of 'uir'/'mqa' blocks (None: none); `aa_layer` ('avg', 'blurpc') makes strided
-    convs keep stride 1 and downsample after their norm.
+    convs keep stride 1 and downsample after their norm. `norm_layer` (a kind of `create_norm_act`, with
+    `norm_group_size` channels per group) replaces BatchNorm; `dw_group_size` > 1 makes the depthwise convs of
+    'ds'/'ir' blocks grouped convs of that many channels per group; `channel_divisor` is the multiple the scaled
+    channels are rounded to; `attn_layer` 'gc' puts global context where the table says squeeze-excite.
     """
     if se_style not in SE_STYLES:
         raise ValueError(f"se_style must be one of {tuple(SE_STYLES)}, got {se_style!r}")
@@ -423,8 +488,26 @@ def build_stages(
         depth_multiplier = [depth_multiplier] * len(stages)
     elif len(depth_multiplier) != len(stages):
         raise ValueError(f"depth_multiplier has {len(depth_multiplier)} factors for {len(stages)} stages")
+    if attn_layer not in ATTN_LAYERS:
+        raise ValueError(f"attn_layer must be one of {ATTN_LAYERS}, got {attn_layer!r}")
     create_aa(aa_layer)  # validate the name before building anything
-    ctx = _Ctx(act, padding, bn_eps, se_style, layer_scale, aa_layer, width_multiplier, round_limit)
+    if norm_layer not in NORM_ACT_KINDS:
+        raise ValueError(f"unknown norm layer {norm_layer!r}; known: {', '.join(NORM_ACT_KINDS)}")
+    ctx = _Ctx(
+        act,
+        padding,
+        bn_eps,
+        se_style,
+        layer_scale,
+        aa_layer,
+        width_multiplier,
+        round_limit,
+        norm=norm_layer,
+        norm_group_size=norm_group_size,
+        dw_group_size=dw_group_size,
+        divisor=channel_divisor,
+        attn=attn_layer,
+    )
     plan: list[list[tuple[BlockDef, int]]] = []  # per stage: (def, stride) for every block
     for i, (stage, mult) in enumerate(zip(stages, depth_multiplier, strict=True)):
         fixed = fix_first_last and i in (0, len(stages) - 1)
@@ -436,18 +519,42 @@ def build_stages(
                 raise ValueError(f"unknown block kind {d.kind!r}; known: {sorted(BLOCK_TYPES)}")
             blocks += [(d, d.stride if j == 0 else 1) for j in range(n)]
         plan.append(blocks)
+    plan = _space_to_depth_regions(plan)
     stage_rates = stage_drop_path_rates(drop_path_rate, [len(s) for s in plan], reach_end=False)
     out_stages, stage_chs, stage_strides = [], [], []
     for blocks, rates in zip(plan, stage_rates):
         mods = []
         for (d, stride), dpr in zip(blocks, rates):
-            out_chs = ctx.scale(d.out_chs)
+            out_chs = ctx.scale(d.out_chs) * (SPACE_TO_DEPTH_FACTOR if d.s2d else 1)
             mods.append(BLOCK_TYPES[d.kind](ctx, d, in_chs, out_chs, stride, dpr))
             in_chs = out_chs
         out_stages.append(nn.Sequential(*mods))
         stage_chs.append(in_chs)
-        stage_strides.append(blocks[0][1])
+        # a space-to-depth conv downsamples by 2 in a block of stride 1
+        stage_strides.append(math.prod(2 if d.s2d == 1 else stride for d, stride in blocks))
     return nn.Sequential(*out_stages), stage_chs, stage_strides, in_chs
+
+
+def _space_to_depth_regions(plan: list[list[tuple[BlockDef, int]]]) -> list[list[tuple[BlockDef, int]]]:
+    """Mark the blocks of each space-to-depth region (see `BlockDef`): s2d=1 on the first, s2d=2 on the rest,
+    and end the region at the next strided block, which keeps stride 1 and a quarter of its expansion."""
+    region = False
+    out = []
+    for blocks in plan:
+        stage = []
+        for d, stride in blocks:
+            if region and stride > 1:
+                d, stride, region = replace(d, s2d=0, exp_ratio=d.exp_ratio / SPACE_TO_DEPTH_FACTOR), 1, False
+            elif region or d.s2d:
+                if d.kind not in ("ds", "ir") or stride != 1:
+                    raise ValueError(
+                        f"space-to-depth needs stride-1 'ds'/'ir' blocks, got {d.kind!r} {stride=}"
+                    )
+                d = replace(d, s2d=2 if region else 1)
+                region = True
+            stage.append((d, stride))
+        out.append(stage)
+    return out
 
 
 def init_weights(model: nn.Module) -> None:
@@ -484,16 +591,25 @@ class EfficientBackbone(ImageModel):
         padding: str,
         bn_eps: float,
         stem_kernel: int = 3,
+        norm_layer: str = "batchnorm",
+        norm_group_size: int = 0,
         **stage_options,
     ) -> int:
         """Create conv_stem, bn1 and blocks, and the feature info; returns the body's output channels.
 
-        `stage_options` are the keyword arguments of `build_stages` (width, depth, SE style, ...).
+        `stage_options` are the other keyword arguments of `build_stages` (width, depth, SE style, ...).
         """
         self.conv_stem = create_conv2d(in_chans, stem_chs, stem_kernel, stride=2, padding=padding)
-        self.bn1 = BatchNormAct2d(stem_chs, bn_eps, act)
+        self.bn1 = create_norm_act(norm_layer, stem_chs, act, bn_eps, norm_group_size)
         self.blocks, chs, strides, out_chs = build_stages(
-            stages, stem_chs, act=act, padding=padding, bn_eps=bn_eps, **stage_options
+            stages,
+            stem_chs,
+            act=act,
+            padding=padding,
+            bn_eps=bn_eps,
+            norm_layer=norm_layer,
+            norm_group_size=norm_group_size,
+            **stage_options,
         )
         # A feature point (0 = stem, p = after stage p-1) is kept where the next stage downsamples, and at the end.
         self.feature_info, self._stage_ends = [], []

@@ -8,6 +8,7 @@ counts are those of width 1, depth those of depth 1.
 from __future__ import annotations
 
 from ._efficient_blocks import BlockDef
+from ._efficientnet_pruned import PRUNED_WIDTHS, PrunedWidths
 
 __all__ = ["STAGES"]
 
@@ -242,3 +243,37 @@ def _condconv(experts: int) -> tuple[tuple[BlockDef, ...], ...]:
 
 
 STAGES |= {"efficientnet_cc4": _condconv(4), "efficientnet_cc8": _condconv(8)}
+
+
+def _effnet_x(early_exp: float) -> tuple[tuple[BlockDef, ...], ...]:
+    """EfficientNet-X (Li et al. 2021): space-to-depth in the first stage, ReLU fused (edge) blocks in the next
+    two, expansion `early_exp` in stages 1-3 (6: X, 4: the "H" version)."""
+    e = early_exp
+    return (
+        (B("ds", 1, 3, 1, 16, 1, 0.25, s2d=1),),
+        (B("er", 2, 3, 2, 24, e, 0.25, act="relu"),),
+        (B("er", 2, 5, 2, 40, e, 0.25, act="relu"),),
+        (B("ir", 3, 3, 2, 80, e, 0.25),),
+        *_EFFNET[4:],
+    )
+
+
+STAGES |= {"efficientnet_x": _effnet_x(6), "efficientnet_h": _effnet_x(4)}
+
+
+def _pruned(widths: PrunedWidths) -> tuple[tuple[BlockDef, ...], ...]:
+    """EfficientNet's table with one def per block, each with its pruned widths (used at width and depth 1)."""
+    stages = []
+    for (d,), (out_chs, blocks) in zip(_EFFNET, widths.stages, strict=True):
+        defs = []
+        for j, (dw_chs, se_chs) in enumerate(blocks):
+            mid = 0 if d.kind == "ds" else dw_chs  # a 'ds' block's depthwise width is its input width
+            stride = d.stride if j == 0 else 1
+            defs.append(
+                B(d.kind, 1, d.kernel, stride, out_chs, d.exp_ratio, d.se_ratio, mid_chs=mid, se_chs=se_chs)
+            )
+        stages.append(tuple(defs))
+    return tuple(stages)
+
+
+STAGES |= {name: _pruned(w) for name, w in PRUNED_WIDTHS.items()}

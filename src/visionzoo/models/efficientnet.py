@@ -4,6 +4,9 @@
 State dict keys follow timm's `efficientnet.py`, so `timm/<arch>.<tag>` checkpoints load unchanged; checkpoints in
 the naming of the `efficientnet-pytorch` package (`_conv_stem`, `_blocks.N._depthwise_conv`, ...) load through
 `checkpoint_filter`. `tf_` variants use TensorFlow "SAME" padding and BN eps 1e-3, as the ported weights need.
+Beyond the paper models: GroupNorm / LayerNorm / EvoNorm-S0 and grouped-depthwise variants (`norm_layer`,
+`dw_group_size`), global-context attention in place of SE (`attn_layer='gc'`), EfficientNet-X/H with
+space-to-depth (Li et al. 2021) and the knapsack-pruned B1-B3 (per-block widths in `_efficientnet_pruned`).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.conv2d_same import create_conv2d
-from ..layers.norm_act import BatchNormAct2d
+from ..layers.norm_act import create_norm_act
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
 from ..weights.errors import CheckpointMismatchError
@@ -24,6 +27,7 @@ from ._efficient_blocks import (
     init_weights,
     make_divisible,
 )
+from ._efficientnet_pruned import PRUNED_WIDTHS
 from ._efficientnet_stages import STAGES
 from .base import check_num_classes
 
@@ -45,7 +49,12 @@ class EfficientNet(EfficientBackbone):
         aa_layer: anti-aliased downsampling in the blocks ('avg', 'blurpc'; None: strided convs).
         act_layer: activation name ('swish', 'relu6', 'silu', ...).
         pad_type: '' for PyTorch symmetric padding, 'same' for TensorFlow "SAME" padding.
-        bn_eps: BatchNorm epsilon (1e-3 for TensorFlow ports).
+        bn_eps: BatchNorm epsilon (1e-3 for TensorFlow ports), or that of the norm that replaces it.
+        norm_layer: 'batchnorm', 'groupnorm', 'layernorm' or 'evonorm_s0' (`layers.norm_act.create_norm_act`);
+            norm_group_size: channels per group of GroupNorm / EvoNorm (0: 32 groups).
+        dw_group_size: channels per group of the depthwise convs of 'ds'/'ir' blocks (1: depthwise).
+        channel_divisor: scaled channels are rounded to multiples of this.
+        attn_layer: 'se' (squeeze-excite) or 'gc' (global context) where the stage table has an SE ratio.
     """
 
     def __init__(
@@ -65,6 +74,11 @@ class EfficientNet(EfficientBackbone):
         act_layer: str = "swish",
         pad_type: str = "",
         bn_eps: float = 1e-5,
+        norm_layer: str = "batchnorm",
+        norm_group_size: int = 0,
+        dw_group_size: int = 1,
+        channel_divisor: int = 8,
+        attn_layer: str = "se",
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -75,9 +89,9 @@ class EfficientNet(EfficientBackbone):
         if stages not in STAGES:
             raise ValueError(f"unknown stage table {stages!r}; known: {', '.join(STAGES)}")
         if not (fix_stem_head or fix_stem):
-            stem_size = make_divisible(stem_size * width_multiplier, round_limit=round_limit)
+            stem_size = make_divisible(stem_size * width_multiplier, channel_divisor, round_limit)
         if num_features and scale_head and not fix_stem_head:
-            num_features = make_divisible(num_features * width_multiplier, round_limit=round_limit)
+            num_features = make_divisible(num_features * width_multiplier, channel_divisor, round_limit)
         self.arch_desc = (
             f"EfficientNet(stages={stages!r}, width={width_multiplier}, depth={depth_multiplier})"
         )
@@ -98,10 +112,15 @@ class EfficientNet(EfficientBackbone):
             se_style="efficientnet",
             drop_path_rate=drop_path_rate,
             aa_layer=aa_layer,
+            norm_layer=norm_layer,
+            norm_group_size=norm_group_size,
+            dw_group_size=dw_group_size,
+            channel_divisor=channel_divisor,
+            attn_layer=attn_layer,
         )
         if num_features:
             self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)
-            self.bn2 = BatchNormAct2d(num_features, bn_eps, act_layer)
+            self.bn2 = create_norm_act(norm_layer, num_features, act_layer, bn_eps, norm_group_size)
         else:  # MobileNetV1: pool the last stage directly
             self.conv_head, self.bn2 = nn.Identity(), nn.Identity()
         self.num_features = num_features or chs
@@ -375,6 +394,39 @@ VARIANTS |= {
     "test_efficientnet": dict(
         stages="test_efficientnet", stem_size=24, num_features=256, round_limit=0.0, act_layer="silu"
     ),
+}
+
+_GN8 = dict(norm_layer="groupnorm", norm_group_size=8)
+_GN16 = dict(norm_layer="groupnorm", norm_group_size=16, channel_divisor=16)
+_B3 = dict(stages="efficientnet", width_multiplier=1.2, depth_multiplier=1.4)
+_TEST = VARIANTS["test_efficientnet"]
+_X = dict(stages="efficientnet_x", act_layer="silu")
+
+VARIANTS |= {
+    # norm and grouped-conv experiments on EfficientNet-B0/B3 (the "evos" B0 keeps BatchNorm)
+    "efficientnet_b0_gn": dict(stages="efficientnet", **_GN8),
+    "efficientnet_b0_g8_gn": dict(stages="efficientnet", dw_group_size=8, **_GN8),
+    "efficientnet_b0_g16_evos": dict(stages="efficientnet", dw_group_size=16, channel_divisor=16),
+    "efficientnet_b3_gn": dict(**_B3, **_GN16),
+    "efficientnet_b3_g8_gn": dict(**_B3, dw_group_size=8, **_GN16),
+    "test_efficientnet_gn": dict(**_TEST, **_GN8),
+    "test_efficientnet_ln": dict(**_TEST, norm_layer="layernorm"),
+    "test_efficientnet_evos": dict(**_TEST, norm_layer="evonorm_s0", norm_group_size=8),
+    "gc_efficientnetv2_rw_t": dict(**VARIANTS["efficientnetv2_rw_t"], attn_layer="gc"),
+    # the pruned EdgeTPU models only have other weights: their architecture is the unpruned one
+    "efficientnet_es_pruned": VARIANTS["efficientnet_es"],
+    "efficientnet_el_pruned": VARIANTS["efficientnet_el"],
+    "efficientnet_x_b3": dict(width_multiplier=1.2, depth_multiplier=1.4, **_X),
+    "efficientnet_x_b5": dict(width_multiplier=1.6, depth_multiplier=2.2, **_X),
+    "efficientnet_h_b5": dict(
+        stages="efficientnet_h", width_multiplier=1.92, depth_multiplier=2.2, act_layer="silu"
+    ),
+}
+
+# Knapsack-pruned B1-B3: per-block widths from their own stage tables, kept unrounded (divisor 1), TF padding
+VARIANTS |= {
+    name: dict(stages=name, stem_size=w.stem, num_features=w.head, channel_divisor=1, **_TF)
+    for name, w in PRUNED_WIDTHS.items()
 }
 
 register_variants(VARIANTS, EfficientNet, checkpoint_filter=checkpoint_filter)
