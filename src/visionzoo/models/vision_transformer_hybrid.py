@@ -26,10 +26,18 @@ from ..registry import register_variants
 from .resnet import VARIANTS as RESNET_VARIANTS
 from .resnet import ResNet
 from .resnetv2 import ResNetV2, create_stem, make_conv, make_norm
-from .vision_transformer import VisionTransformer, checkpoint_filter
+from .vision_transformer import VisionTransformer
+from .vision_transformer import checkpoint_filter as vit_checkpoint_filter
 from .vision_transformer_variants import SIZES
 
-__all__ = ["HybridBackbone", "HybridEmbed", "build_backbone", "VARIANTS"]
+__all__ = [
+    "HybridBackbone",
+    "HybridEmbed",
+    "build_backbone",
+    "checkpoint_filter",
+    "convert_mobileclip",
+    "VARIANTS",
+]
 
 BACKBONE_KINDS = ("resnetv2", "resnet", "mci")
 _SIZE_HINT = "create the model with img_size=(H, W) or dynamic_img_size=True"
@@ -179,6 +187,56 @@ class HybridEmbed(nn.Module):
             x = F.pad(x, (0, -x.shape[-1] % pw, 0, -x.shape[-2] % ph))
         x = self.proj(x).permute(0, 2, 3, 1)  # [B, h, w, D]
         return self.norm(x)
+
+
+# -- checkpoints ------------------------------------------------------------------------------------
+
+_MOBILECLIP_PREFIX = "image_encoder.model."
+# Apple's MobileCLIP image-encoder names -> timm's, applied in order to each key (substring renames)
+_MOBILECLIP_RENAMES = (
+    ("patch_emb.", "patch_embed.backbone."),
+    ("block.conv", "conv"),
+    ("block.norm", "bn"),
+    ("post_transformer_norm.", "norm."),
+    ("pre_norm_mha.0", "norm1"),
+    ("pre_norm_mha.1", "attn"),
+    ("pre_norm_ffn.0", "norm2"),
+    ("pre_norm_ffn.1", "mlp.fc1"),
+    ("pre_norm_ffn.4", "mlp.fc2"),
+    ("qkv_proj.", "qkv."),
+    ("out_proj.", "proj."),
+    ("transformer.", "blocks."),
+)
+
+
+def convert_mobileclip(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """An original MobileCLIP checkpoint (the whole CLIP model) as the image tower in timm's layout: the
+    text tower is dropped, names are renamed, the position embedding loses its extra leading dim and the
+    bias-free projection `classifier.proj` [D, E] becomes the head (weight [E, D], zero bias)."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        if not key.startswith(_MOBILECLIP_PREFIX):
+            continue  # the text tower and the logit scale
+        key = key[len(_MOBILECLIP_PREFIX) :]
+        if key == "pos_embed.pos_embed.pos_embed":  # [1, 1, N, D]
+            out["pos_embed"] = value.squeeze(0)
+            continue
+        if key == "classifier.proj":
+            out["head.weight"] = value.T
+            out["head.bias"] = value.new_zeros(value.shape[1])
+            continue
+        for old, new in _MOBILECLIP_RENAMES:
+            key = key.replace(old, new)
+        out[key] = value
+    return out
+
+
+def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+    """A hybrid ViT checkpoint fitted to `model`: Apple's MobileCLIP layout converted, then the ViT fix-ups
+    (`vision_transformer.checkpoint_filter`: position / patch embedding resampling, old names)."""
+    if any(k.startswith(_MOBILECLIP_PREFIX + "patch_emb.") for k in state_dict):
+        state_dict = convert_mobileclip(state_dict)
+    return vit_checkpoint_filter(state_dict, model)
 
 
 # -- variants -----------------------------------------------------------------------------------------
