@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
 from .conv2d_same import pad_same
 
 __all__ = ["StdConv2d", "StdConv2dSame"]
+
+# traced graphs call pad_same as a leaf here too (torch.fx.wrap patches the calling module only)
+torch.fx.wrap("pad_same")
 
 
 class StdConv2d(nn.Conv2d):

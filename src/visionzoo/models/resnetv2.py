@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -41,6 +42,9 @@ __all__ = [
     "checkpoint_filter",
     "VARIANTS",
 ]
+
+# traced graphs call pad_same as a leaf (torch.fx.wrap patches the calling module only)
+torch.fx.wrap("pad_same")
 
 NORMS = ("batchnorm", "groupnorm", "evonorm_s0", "frn_tlu")
 CONVS = ("plain", "std", "std_same")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 BACKBONE_KINDS = ("resnetv2", "resnet", "mci")
+# traced graphs keep the input check as a leaf (torch.fx.wrap patches the calling module only)
+torch.fx.wrap("check_patch_input")
 _SIZE_HINT = "create the model with img_size=(H, W) or dynamic_img_size=True"
 
 
