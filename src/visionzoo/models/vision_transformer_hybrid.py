@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -97,12 +98,12 @@ def build_backbone(spec: HybridBackbone, in_chans: int) -> tuple[nn.Module, Back
         model.prune_intermediate_layers([spec.out_index], prune_head=True)
         info = model.feature_info[spec.out_index]
         return model, BackboneOutput(info["num_chs"], info["reduction"])
-    # BiT's ResNet-V2 as the ViT paper's hybrids use it: 'same' padding, variance eps 1e-8
-    options = dict(stem_type="same", conv="std_same", std_eps=1e-8, norm="groupnorm", preact=False)
+    # BiT's ResNet-V2 as the ViT paper's hybrids use it: post-activation, 'same' padding, variance eps 1e-8
     if not spec.layers:
         conv, norm = make_conv("std_same", 1e-8), make_norm("groupnorm")
         stem, _ = create_stem(in_chans, 64, "same", conv, norm, preact=False)
         return stem, BackboneOutput(64, 4)
+    options = dict(stem_type="same", conv="std_same", std_eps=1e-8, norm="groupnorm", preact=False)
     channels = (256, 512, 1024, 2048)[: len(spec.layers)]
     model = ResNetV2(spec.layers, channels, num_classes=0, global_pool="", in_chans=in_chans, **options)
     info = model.feature_info[-1]
@@ -125,7 +126,7 @@ class HybridEmbed(nn.Module):
         in_chans: int = 3,
         embed_dim: int = 768,
         bias: bool = True,
-        norm_layer=None,
+        norm_layer: Callable[[int], nn.Module] | None = None,
         dynamic_img_size: bool = False,
         dynamic_img_pad: bool = False,
         *,
