@@ -22,6 +22,7 @@ REPS = {
     "mobilenetv3_small_100": {},
     "vit_tiny_patch16_224": dict(img_size=32),
     "deit_tiny_distilled_patch16_224": dict(img_size=32),
+    "vit_tiny_r_s16_p8_224": dict(img_size=64),
     "swin_tiny_patch4_window7_224": dict(img_size=64, window_size=4),
     "densenet121": {},
     "vgg11": {},

@@ -19,6 +19,8 @@ def small_config(arch: str) -> tuple[dict, tuple[int, int, int]]:
         patch = registry._entry(arch).builder.variant_args["patch_size"]
         # depth 2 keeps the billion-parameter towers cheap; the block types are all still exercised
         return dict(img_size=patch * 4, depth=2), (3, patch * 4, patch * 4)
+    if module == "vision_transformer_hybrid":  # the whole CNN stem, two blocks, a 2x2-4x4 token grid
+        return dict(img_size=64, depth=2), (3, 64, 64)
     if module == "eva":  # one narrow block on a 2x2 patch grid (the family reaches 7B parameters)
         patch = int(arch.split("patch")[1].split("_")[0])
         kv = dict(num_kv_heads=None) if "sapiens2" in arch else {}  # per-block heads are set for full depth

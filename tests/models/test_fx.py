@@ -19,6 +19,7 @@ CASES = {
     "vit_tiny_patch16_224": (dict(img_size=32, depth=2), 32),
     "deit_tiny_distilled_patch16_224": (dict(img_size=32, depth=2), 32),
     "swin_tiny_patch4_window7_224": (dict(img_size=64, window_size=4, depths=(1, 1, 1, 1)), 64),
+    "vit_small_r26_s32_224": (dict(img_size=64, depth=2), 64),  # a CNN stem (SAME padding) as patch embedding
 }
 
 
@@ -64,6 +65,18 @@ def test_traced_vit_resamples_pos_embed_at_run_time():
     traced = torch.fx.symbolic_trace(model)
     x = torch.randn(1, 3, 48, 64)  # another grid than the 2x2 the position embedding is laid out for
     torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
+
+
+@torch.no_grad()
+def test_traced_hybrid_vit_follows_the_input_size():
+    """A hybrid's token grid comes from its CNN stem: traced, it still follows the input size."""
+    model = visionzoo.create_model(
+        "vit_tiny_r_s16_p8_224", img_size=64, depth=2, dynamic_img_size=True
+    ).eval()
+    traced = torch.fx.symbolic_trace(model)
+    for size in ((64, 64), (70, 97)):  # 2x2 and 2x3 tokens (the stem rounds up, the patches down)
+        x = torch.randn(1, 3, *size)
+        torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
 
 
 @torch.no_grad()

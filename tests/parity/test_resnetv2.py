@@ -67,7 +67,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="norm must be one of"):
         ResNetV2(norm="layernorm")
     with pytest.raises(ValueError, match="stem_type"):
-        ResNetV2(stem_type="same")
+        ResNetV2(stem_type="deep_same")
     with pytest.raises(ValueError, match="output_stride"):
         ResNetV2(output_stride=4)
 

@@ -21,6 +21,8 @@ REPRESENTATIVES = {
     # 64 px -> 16, 8, 4, 2 tokens a side: windows of 2 tile every stage; 2 blocks keep a shifted one
     "swin_transformer": ("swin_tiny_patch4_window7_224", 64, dict(depths=(2, 1, 1, 1), window_size=2)),
     "vision_transformer": ("vit_tiny_patch16_224", 64, dict(depth=2)),
+    # a CNN stem (SAME-padded std conv and max pool, GroupNorm) as the patch embedding
+    "vision_transformer_hybrid": ("vit_tiny_r_s16_p8_224", 64, dict(depth=2)),
     "densenet": ("densenet121", 64, dict(block_config=(1, 1, 1, 1))),
     "vgg": ("vgg11", 32, dict(mlp_ratio=1 / 64)),  # a 64-wide first MLP conv instead of 103M weights
     # the Inception stems and reductions are unpadded: 75 px is the smallest input they take

@@ -27,14 +27,19 @@ def same_pad_amount(size: int, kernel_size: int, stride: int, dilation: int = 1)
 
 
 def pad_same(
-    x: torch.Tensor, kernel_size: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int]
+    x: torch.Tensor,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    value: float = 0.0,
 ) -> torch.Tensor:
-    """Zero-pad an NCHW map the TF "SAME" way (the extra pixel, if any, goes bottom/right)."""
+    """Pad an NCHW map the TF "SAME" way (the extra pixel, if any, goes bottom/right) with `value`
+    (zeros; -inf before a max pool)."""
     ih, iw = x.shape[-2:]
     ph = same_pad_amount(ih, kernel_size[0], stride[0], dilation[0])
     pw = same_pad_amount(iw, kernel_size[1], stride[1], dilation[1])
     if ph or pw:
-        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+        x = F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2), value=value)
     return x
 
 

@@ -82,6 +82,11 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(in_chans, embed_dim, self.patch_size, stride=self.patch_size, bias=bias)
         self.norm = norm_layer(embed_dim) if norm_layer is not None else nn.Identity()
 
+    @property
+    def reduction(self) -> int:
+        """Input pixels per token along a side (the feature-info reduction of the token maps)."""
+        return self.patch_size[0]
+
     def feat_size(self, img_size: tuple[int, int], pad: bool | None = None) -> tuple[int, int]:
         """Patch grid (h, w) for an input of `img_size` (h, w)."""
         pad = self.dynamic_img_pad if pad is None else pad

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["StdConv2d"]
+from .conv2d_same import pad_same
+
+__all__ = ["StdConv2d", "StdConv2dSame"]
+
+# traced graphs call pad_same as a leaf here too (torch.fx.wrap patches the calling module only)
+torch.fx.wrap("pad_same")
 
 
 class StdConv2d(nn.Conv2d):
@@ -47,3 +53,24 @@ class StdConv2d(nn.Conv2d):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, eps={self.eps}"
+
+
+class StdConv2dSame(StdConv2d):
+    """StdConv2d with TF "SAME" padding computed per input (the ViT-hybrid ResNet backbones)."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        groups: int = 1,
+        bias: bool = False,
+        eps: float = 1e-6,
+    ):
+        super().__init__(in_chs, out_chs, kernel_size, stride, 0, dilation, groups, bias, eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, I, H, W) -> (B, O, ceil(H/s), ceil(W/s))
+        x = pad_same(x, self.kernel_size, self.stride, self.dilation)
+        return F.conv2d(x, self.standardized_weight(), self.bias, self.stride, 0, self.dilation, self.groups)

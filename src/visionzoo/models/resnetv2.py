@@ -6,6 +6,9 @@ network ends with a norm + activation before pooling. BiT models use weight-stan
 GroupNorm; the other variants use BatchNorm (or EvoNorm / FRN). State dict keys follow timm's layout
 (`stem`, `stages.N.blocks.M`, `norm`, `head.fc` as a 1x1 conv), so `timm/resnetv2_*` checkpoints load
 unchanged.
+
+With `preact=False` the blocks are post-activation bottlenecks (ResNet-V1.5 order) and the stem conv is
+followed by its norm: the BiT-style CNN stem of the ViT hybrids (`vision_transformer_hybrid`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -25,15 +29,26 @@ from ..layers.helpers import make_divisible
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.sample_norm import EvoNorm2dS0, FilterResponseNormTlu2d, GroupNormAct
-from ..layers.std_conv import StdConv2d
+from ..layers.std_conv import StdConv2d, StdConv2dSame
 from ..registry import register_variants
 from .base import ImageModel
 
-__all__ = ["ResNetV2", "PreActBasic", "PreActBottleneck", "checkpoint_filter", "VARIANTS"]
+__all__ = [
+    "ResNetV2",
+    "PreActBasic",
+    "PreActBottleneck",
+    "Bottleneck",
+    "create_stem",
+    "checkpoint_filter",
+    "VARIANTS",
+]
+
+# traced graphs call pad_same as a leaf (torch.fx.wrap patches the calling module only)
+torch.fx.wrap("pad_same")
 
 NORMS = ("batchnorm", "groupnorm", "evonorm_s0", "frn_tlu")
-CONVS = ("plain", "std")
-STEM_TYPES = ("", "fixed", "deep", "deep_fixed", "tiered")
+CONVS = ("plain", "std", "std_same")
+STEM_TYPES = ("", "fixed", "same", "deep", "deep_fixed", "tiered")
 
 NormFactory = Callable[..., nn.Module]  # (channels, apply_act=True) -> module
 ConvFactory = Callable[..., nn.Module]  # (in, out, kernel, stride=1, dilation=1, groups=1) -> conv
@@ -58,11 +73,14 @@ def make_norm(norm: str) -> NormFactory:
 
 
 def make_conv(conv: str, std_eps: float = 1e-6) -> ConvFactory:
-    """A bias-free conv factory with symmetric padding: 'plain' nn.Conv2d or weight-standardised 'std'."""
+    """A bias-free conv factory: 'plain' nn.Conv2d or weight-standardised 'std' with symmetric padding,
+    or weight-standardised 'std_same' with TF "SAME" padding."""
     if conv not in CONVS:
         raise ValueError(f"conv must be one of {CONVS}, got {conv!r}")
 
     def build(in_chs: int, out_chs: int, k: int, stride: int = 1, dilation: int = 1, groups: int = 1):
+        if conv == "std_same":
+            return StdConv2dSame(in_chs, out_chs, k, stride, dilation, groups, eps=std_eps)
         pad = ((stride - 1) + dilation * (k - 1)) // 2
         if conv == "std":
             return StdConv2d(in_chs, out_chs, k, stride, pad, dilation, groups, eps=std_eps)
@@ -83,11 +101,31 @@ class SamePadAvgPool2d(nn.Module):
         return F.avg_pool2d(pad_same(x, k, s, (1, 1)), k, s, ceil_mode=True, count_include_pad=False)
 
 
+class SamePadMaxPool2d(nn.Module):
+    """Max pool with TF-"SAME" padding (by -inf, so padding never wins): the 'same' stem's pool."""
+
+    def __init__(self, kernel_size: int = 3, stride: int = 2):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, ceil(H/s), ceil(W/s))
+        k, s = (self.kernel_size,) * 2, (self.stride,) * 2
+        return F.max_pool2d(pad_same(x, k, s, (1, 1), value=float("-inf")), k, s)
+
+
 class Shortcut(nn.Module):
-    """Projection shortcut of a pre-activation block: 1x1 conv, after a 2x2 average pool for ResNet-D."""
+    """Projection shortcut: 1x1 conv, after a 2x2 average pool for ResNet-D; a post-activation block's
+    is followed by a norm without activation (`norm`)."""
 
     def __init__(
-        self, conv: ConvFactory, in_chs: int, out_chs: int, stride: int, dilation: int, avg_down: bool
+        self,
+        conv: ConvFactory,
+        in_chs: int,
+        out_chs: int,
+        stride: int,
+        dilation: int,
+        avg_down: bool,
+        norm: NormFactory | None = None,
     ):
         super().__init__()
         self.pool: nn.Module = nn.Identity()
@@ -98,9 +136,10 @@ class Shortcut(nn.Module):
                 self.pool = SamePadAvgPool2d(2, 1)
             stride = 1
         self.conv = conv(in_chs, out_chs, 1, stride)
+        self.norm = norm(out_chs, apply_act=False) if norm is not None else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(self.pool(x))
+        return self.norm(self.conv(self.pool(x)))
 
 
 class PreActBasic(nn.Module):
@@ -173,6 +212,44 @@ class PreActBottleneck(nn.Module):
         return self.drop_path(y) + shortcut
 
 
+class Bottleneck(nn.Module):
+    """Post-activation bottleneck: 1x1 -> norm1 -> 3x3 (strided) -> norm2 -> 1x1 -> norm3 (no activation),
+    added to the input (or its projection), then ReLU."""
+
+    def __init__(
+        self,
+        in_chs: int,
+        out_chs: int,
+        stride: int,
+        dilation: int,
+        first_dilation: int,
+        mid_chs: int,
+        norm: NormFactory,
+        conv: ConvFactory,
+        shortcut: Shortcut | None,
+        drop_path: float = 0.0,
+    ):
+        super().__init__()
+        self.downsample = shortcut
+        self.conv1 = conv(in_chs, mid_chs, 1)
+        self.norm1 = norm(mid_chs)
+        self.conv2 = conv(mid_chs, mid_chs, 3, stride, first_dilation)
+        self.norm2 = norm(mid_chs)
+        self.conv3 = conv(mid_chs, out_chs, 1)
+        self.norm3 = norm(out_chs, apply_act=False)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.act3 = nn.ReLU(inplace=True)
+
+    def zero_init_last(self) -> None:
+        if getattr(self.norm3, "weight", None) is not None:
+            nn.init.zeros_(self.norm3.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
+        shortcut = x if self.downsample is None else self.downsample(x)
+        y = self.norm3(self.conv3(self.norm2(self.conv2(self.norm1(self.conv1(x))))))
+        return self.act3(self.drop_path(y) + shortcut)
+
+
 class ResNetStage(nn.Module):
     """A run of pre-activation blocks under `blocks`; the first one strides and projects."""
 
@@ -201,11 +278,17 @@ class ConvClassifier(nn.Conv2d):
         return self.out_channels
 
 
-def _stem(
-    in_chans: int, out_chs: int, stem_type: str, conv: ConvFactory, norm: NormFactory
+def create_stem(
+    in_chans: int,
+    out_chs: int,
+    stem_type: str,
+    conv: ConvFactory,
+    norm: NormFactory,
+    preact: bool = True,
 ) -> tuple[nn.Sequential, str]:
-    """The stem (a 7x7 conv, or three 3x3 convs for 'deep'/'tiered') and max pool; returns it and the name
-    of its stride-2 feature layer (taken before the pool)."""
+    """The stem (a 7x7 conv, or three 3x3 convs for 'deep'/'tiered'; followed by a norm unless `preact`)
+    and max pool ('same': TF "SAME" padded); returns it and the name of its stride-2 feature layer (taken
+    before the pool)."""
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     if stem_type in ("deep", "deep_fixed", "tiered"):
         mid = (3 * out_chs // 8, out_chs // 2) if stem_type == "tiered" else (out_chs // 2, out_chs // 2)
@@ -215,10 +298,18 @@ def _stem(
         layers["norm2"] = norm(mid[1])
         layers["conv3"] = conv(mid[1], out_chs, 3)
         feat = "conv3"
+        if not preact:
+            layers["norm3"] = norm(out_chs)
+            feat = "norm3"
     else:
         layers["conv"] = conv(in_chans, out_chs, 7, 2)
         feat = "conv"
-    if "fixed" in stem_type:  # BiT: pad by 1 then an unpadded 3x3/2 max pool
+        if not preact:
+            layers["norm"] = norm(out_chs)
+            feat = "norm"
+    if stem_type == "same":
+        layers["pool"] = SamePadMaxPool2d(3, 2)
+    elif "fixed" in stem_type:  # BiT: pad by 1 then an unpadded 3x3/2 max pool
         layers["pad"] = nn.ConstantPad2d(1, 0.0)
         layers["pool"] = nn.MaxPool2d(3, 2, padding=0)
     else:
@@ -235,9 +326,13 @@ class ResNetV2(ImageModel):
         basic: two-3x3 basic blocks instead of bottlenecks.
         bottle_ratio: bottleneck (inner) width relative to the stage width.
         width_factor: multiplies the stem and stage widths (BiT x1..x4).
-        stem_chs, stem_type: stem width; '' (7x7), 'fixed' (7x7, BiT padding), 'deep' or 'tiered' (3x 3x3).
+        stem_chs, stem_type: stem width; '' (7x7), 'fixed' (7x7, BiT padding), 'same' (7x7, a TF "SAME"
+            padded pool), 'deep' or 'tiered' (3x 3x3).
         avg_down: average-pool shortcuts (ResNet-D).
-        norm: one of NORMS. conv: 'plain' or weight-standardised 'std' (`std_eps` on its variance).
+        norm: one of NORMS. conv: 'plain', or weight-standardised 'std' / 'std_same' (TF "SAME" padded),
+            with `std_eps` on its variance.
+        preact: pre-activation blocks and a final norm; False gives post-activation bottlenecks, a normed
+            stem and no final norm (the ViT hybrids' backbone).
         output_stride: 32, 16 or 8 (the later stages dilate instead of striding).
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as for every family.
         zero_init_last: zero the last conv of every block at init.
@@ -257,6 +352,7 @@ class ResNetV2(ImageModel):
         conv: str = "std",
         std_eps: float = 1e-6,
         output_stride: int = 32,
+        preact: bool = True,
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -272,18 +368,21 @@ class ResNetV2(ImageModel):
             raise ValueError(f"stem_type must be one of {STEM_TYPES}, got {stem_type!r}")
         if output_stride not in (8, 16, 32):
             raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+        if basic and not preact:
+            raise ValueError("preact=False builds bottleneck blocks only; use basic=False")
         norm_fn, conv_fn = make_norm(norm), make_conv(conv, std_eps)
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
 
         stem_chs = make_divisible(stem_chs * width_factor)
-        self.stem, feat = _stem(in_chans, stem_chs, stem_type, conv_fn, norm_fn)
+        self.stem, feat = create_stem(in_chans, stem_chs, stem_type, conv_fn, norm_fn, preact)
         self.stem_feat_idx = list(self.stem._modules).index(feat)
         self.feature_info = [dict(num_chs=stem_chs, reduction=2, module=f"stem.{feat}")]
 
         rates = torch.linspace(0, drop_path_rate, sum(layers), device="cpu").split(list(layers))
-        block_cls = PreActBasic if basic else PreActBottleneck
+        block_cls = (PreActBasic if basic else PreActBottleneck) if preact else Bottleneck
+        shortcut_norm = None if preact else norm_fn
         prev, reduction, dilation = stem_chs, 4, 1
         stages = []
         for i, (depth, width, dprs) in enumerate(zip(layers, channels, rates)):
@@ -297,7 +396,11 @@ class ResNetV2(ImageModel):
             for j in range(depth):
                 s = stride if j == 0 else 1
                 needs_proj = j == 0 and (not basic or s != 1 or first_dilation != dilation or prev != out_chs)
-                shortcut = Shortcut(conv_fn, prev, out_chs, s, dilation, avg_down) if needs_proj else None
+                shortcut = (
+                    Shortcut(conv_fn, prev, out_chs, s, dilation, avg_down, shortcut_norm)
+                    if needs_proj
+                    else None
+                )
                 blocks.append(
                     block_cls(
                         prev,
@@ -318,7 +421,7 @@ class ResNetV2(ImageModel):
             self.feature_info.append(dict(num_chs=out_chs, reduction=reduction, module=f"stages.{i}"))
         self.stages = nn.Sequential(*stages)
         self.num_features = prev
-        self.norm = norm_fn(prev)
+        self.norm = norm_fn(prev) if preact else nn.Identity()
         self.head = nn.Module()
         self._set_head(num_classes, global_pool)
         self.init_weights(zero_init_last)
@@ -347,7 +450,7 @@ class ResNetV2(ImageModel):
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif zero_init_last and isinstance(m, (PreActBasic, PreActBottleneck)):
+            elif zero_init_last and isinstance(m, (PreActBasic, PreActBottleneck, Bottleneck)):
                 m.zero_init_last()
 
     # -- forward --------------------------------------------------------------------------------------

@@ -121,6 +121,8 @@ class VisionTransformer(ImageModel):
             the layer choices of `BlockOptions`.
         resample_interpolation, resample_antialias: how checkpoint patch / position embeddings of another
             size are resampled on load (FlexiViT's weights prefer 'bilinear' without antialiasing).
+        embed_layer: the patch-embedding class (or factory) taking PatchEmbed's arguments and giving an NHWC
+            token grid; None is PatchEmbed. The ViT hybrids pass a CNN-stem embedding here.
         dynamic_img_size: accept any input whose sides are multiples of the patch size, resampling the
             position embedding on the fly.
         dynamic_img_pad: pad inputs to a multiple of the patch size.
@@ -172,6 +174,7 @@ class VisionTransformer(ImageModel):
         scale_mlp_norm: bool = False,
         resample_interpolation: str = "bicubic",
         resample_antialias: bool = True,
+        embed_layer: Callable[..., nn.Module] | None = None,
     ):
         super().__init__()
         self._check_pool(global_pool, class_token)
@@ -214,6 +217,7 @@ class VisionTransformer(ImageModel):
             pos_drop_rate=pos_drop_rate,
             dynamic_img_size=dynamic_img_size,
             dynamic_img_pad=dynamic_img_pad,
+            embed_layer=embed_layer or PatchEmbed,
         )
         self._build_blocks(
             depth=depth,
@@ -256,9 +260,10 @@ class VisionTransformer(ImageModel):
         pos_drop_rate: float,
         dynamic_img_size: bool,
         dynamic_img_pad: bool,
+        embed_layer: Callable[..., nn.Module] = PatchEmbed,
     ) -> None:
         """Patch embedding, prefix tokens, position embedding (+ dropout) and the optional pre-norm."""
-        self.patch_embed = PatchEmbed(
+        self.patch_embed = embed_layer(
             img_size,
             patch_size,
             in_chans,
@@ -309,7 +314,7 @@ class VisionTransformer(ImageModel):
                 for rate in rates
             )
         )
-        reduction = self.patch_embed.patch_size[0]
+        reduction = self.patch_embed.reduction
         self.feature_info = [
             dict(num_chs=self.embed_dim, reduction=reduction, module=f"blocks.{i}") for i in range(depth)
         ]
