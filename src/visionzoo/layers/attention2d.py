@@ -70,9 +70,11 @@ class MultiQueryAttention2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C_out, H, W)
         b, _, h, w = x.shape
+        # CPU's fused SDPA kernel needs each head's features contiguous; channel-major conv outputs are not
         q = self.query(x).reshape(b, self.num_heads, self.key_dim, h * w).transpose(-1, -2)  # (B, nh, HW, k)
         k = self.key(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (B, 1, hw, k), shared by all heads
         v = self.value(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (B, 1, hw, v)
+        q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
         o = F.scaled_dot_product_attention(q, k, v)  # (B, nh, HW, v)
         o = o.transpose(1, 2).reshape(b, h, w, self.num_heads * self.value_dim).permute(0, 3, 1, 2)
         return self.output(o)  # (B, C_out, H, W)
