@@ -59,6 +59,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 76.458,
     },
     "repvgg_b0.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_b0.rvgg_in1k",
@@ -66,6 +67,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 75.142,
     },
     "repvgg_b1.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_b1.rvgg_in1k",
@@ -73,6 +75,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 78.368,
     },
     "repvgg_b1g4.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_b1g4.rvgg_in1k",
@@ -80,6 +83,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 77.582,
     },
     "repvgg_b2.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_b2.rvgg_in1k",
@@ -87,6 +91,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 78.792,
     },
     "repvgg_b2g4.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_b2g4.rvgg_in1k",
@@ -94,6 +99,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 79.382,
     },
     "repvgg_b3.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_b3.rvgg_in1k",
@@ -101,6 +107,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 80.506,
     },
     "repvgg_b3g4.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_b3g4.rvgg_in1k",
@@ -108,6 +115,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 80.216,
     },
     "repvgg_d2se.rvgg_in1k": {
         "hf_hub_id": "timm/repvgg_d2se.rvgg_in1k",

@@ -44,6 +44,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.216,
     },
     "convnext_atto_rms.untrained": {
         "test_input_size": (3, 256, 256),
@@ -67,6 +68,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 78.924,
     },
     "convnext_pico.d1_in1k": {
         "hf_hub_id": "timm/convnext_pico.d1_in1k",
@@ -85,6 +87,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 1.0,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 80.464,
     },
     "convnext_nano.in12k_ft_in1k": {
         "hf_hub_id": "timm/convnext_nano.in12k_ft_in1k",
@@ -151,6 +154,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 1.0,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.6,
     },
     "convnext_tiny_hnf.a2h_in1k": {
         "hf_hub_id": "timm/convnext_tiny_hnf.a2h_in1k",
@@ -160,6 +164,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 1.0,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.584,
     },
     "convnext_tiny.in12k_ft_in1k": {
         "hf_hub_id": "timm/convnext_tiny.in12k_ft_in1k",
@@ -555,6 +560,7 @@ CFGS: dict[str, dict] = {
         "std": (0.26862954, 0.26130258, 0.27577711),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 87.958,
     },
     "convnext_large_mlp.clip_laion2b_soup_ft_in12k_in1k_384": {
         "hf_hub_id": "timm/convnext_large_mlp.clip_laion2b_soup_ft_in12k_in1k_384",
@@ -566,6 +572,7 @@ CFGS: dict[str, dict] = {
         "std": (0.26862954, 0.26130258, 0.27577711),
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 88.306,
     },
     "convnext_large_mlp.clip_laion2b_augreg_ft_in1k": {
         "hf_hub_id": "timm/convnext_large_mlp.clip_laion2b_augreg_ft_in1k",
@@ -576,6 +583,7 @@ CFGS: dict[str, dict] = {
         "std": (0.26862954, 0.26130258, 0.27577711),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 87.334,
     },
     "convnext_large_mlp.clip_laion2b_augreg_ft_in1k_384": {
         "hf_hub_id": "timm/convnext_large_mlp.clip_laion2b_augreg_ft_in1k_384",
@@ -587,6 +595,7 @@ CFGS: dict[str, dict] = {
         "std": (0.26862954, 0.26130258, 0.27577711),
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 87.848,
     },
     "convnext_large_mlp.clip_laion2b_soup_ft_in12k_320": {
         "hf_hub_id": "timm/convnext_large_mlp.clip_laion2b_soup_ft_in12k_320",
@@ -698,6 +707,7 @@ CFGS: dict[str, dict] = {
         "std": (0.26862954, 0.26130258, 0.27577711),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 88.604,
     },
     "convnext_xxlarge.clip_laion2b_soup_ft_in12k": {
         "hf_hub_id": "timm/convnext_xxlarge.clip_laion2b_soup_ft_in12k",
@@ -744,6 +754,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 77.76,
     },
     "convnextv2_atto.fcmae": {
         "hf_hub_id": "timm/convnextv2_atto.fcmae",
@@ -764,6 +775,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 79.338,
     },
     "convnextv2_femto.fcmae": {
         "hf_hub_id": "timm/convnextv2_femto.fcmae",
@@ -784,6 +796,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 81.086,
     },
     "convnextv2_pico.fcmae": {
         "hf_hub_id": "timm/convnextv2_pico.fcmae",
@@ -804,6 +817,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 82.664,
     },
     "convnextv2_nano.fcmae_ft_in22k_in1k_384": {
         "hf_hub_id": "timm/convnextv2_nano.fcmae_ft_in22k_in1k_384",
@@ -815,6 +829,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 83.374,
     },
     "convnextv2_nano.fcmae_ft_in1k": {
         "hf_hub_id": "timm/convnextv2_nano.fcmae_ft_in1k",
@@ -825,6 +840,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 82.486,
     },
     "convnextv2_nano.fcmae": {
         "hf_hub_id": "timm/convnextv2_nano.fcmae",
@@ -845,6 +861,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 84.416,
     },
     "convnextv2_tiny.fcmae_ft_in22k_in1k_384": {
         "hf_hub_id": "timm/convnextv2_tiny.fcmae_ft_in22k_in1k_384",
@@ -856,6 +873,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 85.106,
     },
     "convnextv2_tiny.fcmae_ft_in1k": {
         "hf_hub_id": "timm/convnextv2_tiny.fcmae_ft_in1k",
@@ -866,6 +884,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 83.464,
     },
     "convnextv2_tiny.fcmae": {
         "hf_hub_id": "timm/convnextv2_tiny.fcmae",
@@ -887,6 +906,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 86.998,
     },
     "convnextv2_base.fcmae_ft_in22k_in1k_384": {
         "hf_hub_id": "timm/convnextv2_base.fcmae_ft_in22k_in1k_384",
@@ -898,6 +918,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 87.644,
     },
     "convnextv2_base.fcmae_ft_in1k": {
         "hf_hub_id": "timm/convnextv2_base.fcmae_ft_in1k",
@@ -908,6 +929,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 85.474,
     },
     "convnextv2_base.fcmae": {
         "hf_hub_id": "timm/convnextv2_base.fcmae",
@@ -928,6 +950,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 87.484,
     },
     "convnextv2_large.fcmae_ft_in22k_in1k_384": {
         "hf_hub_id": "timm/convnextv2_large.fcmae_ft_in22k_in1k_384",
@@ -939,6 +962,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 88.198,
     },
     "convnextv2_large.fcmae_ft_in1k": {
         "hf_hub_id": "timm/convnextv2_large.fcmae_ft_in1k",
@@ -949,6 +973,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 86.118,
     },
     "convnextv2_large.fcmae": {
         "hf_hub_id": "timm/convnextv2_large.fcmae",
@@ -970,6 +995,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 88.67,
     },
     "convnextv2_huge.fcmae_ft_in22k_in1k_512": {
         "hf_hub_id": "timm/convnextv2_huge.fcmae_ft_in22k_in1k_512",
@@ -981,6 +1007,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 88.858,
     },
     "convnextv2_huge.fcmae_ft_in1k": {
         "hf_hub_id": "timm/convnextv2_huge.fcmae_ft_in1k",
@@ -991,6 +1018,7 @@ CFGS: dict[str, dict] = {
         "license": "cc-by-nc-4.0",
         "paper_ids": "arXiv:2301.00808",
         "origin_url": "https://github.com/facebookresearch/ConvNeXt-V2",
+        "top1": 86.58,
     },
     "convnextv2_huge.fcmae": {
         "hf_hub_id": "timm/convnextv2_huge.fcmae",

@@ -50,12 +50,14 @@ CFGS: dict[str, dict] = {
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_small_224_1k.pth",
         "crop_pct": 0.9,
         "license": "apache-2.0",
+        "top1": 81.37,
     },
     "deit3_small_patch16_224.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_small_patch16_224.fb_in22k_ft_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_small_224_21k.pth",
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 83.074,
     },
     "deit3_small_patch16_384.fb_in1k": {
         "hf_hub_id": "timm/deit3_small_patch16_384.fb_in1k",
@@ -63,6 +65,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 384, 384),
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 83.43,
     },
     "deit3_small_patch16_384.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_small_patch16_384.fb_in22k_ft_in1k",
@@ -70,30 +73,35 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 384, 384),
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 84.824,
     },
     "deit3_medium_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit3_medium_patch16_224.fb_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_medium_224_1k.pth",
         "crop_pct": 0.9,
         "license": "apache-2.0",
+        "top1": 83.086,
     },
     "deit3_medium_patch16_224.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_medium_patch16_224.fb_in22k_ft_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_medium_224_21k.pth",
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 84.552,
     },
     "deit3_base_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit3_base_patch16_224.fb_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_base_224_1k.pth",
         "crop_pct": 0.9,
         "license": "apache-2.0",
+        "top1": 83.786,
     },
     "deit3_base_patch16_224.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_base_patch16_224.fb_in22k_ft_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_base_224_21k.pth",
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 85.7,
     },
     "deit3_base_patch16_384.fb_in1k": {
         "hf_hub_id": "timm/deit3_base_patch16_384.fb_in1k",
@@ -101,6 +109,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 384, 384),
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 85.072,
     },
     "deit3_base_patch16_384.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_base_patch16_384.fb_in22k_ft_in1k",
@@ -108,18 +117,21 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 384, 384),
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 86.738,
     },
     "deit3_large_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit3_large_patch16_224.fb_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_large_224_1k.pth",
         "crop_pct": 0.9,
         "license": "apache-2.0",
+        "top1": 84.776,
     },
     "deit3_large_patch16_224.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_large_patch16_224.fb_in22k_ft_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_large_224_21k.pth",
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 86.982,
     },
     "deit3_large_patch16_384.fb_in1k": {
         "hf_hub_id": "timm/deit3_large_patch16_384.fb_in1k",
@@ -127,6 +139,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 384, 384),
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 85.812,
     },
     "deit3_large_patch16_384.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_large_patch16_384.fb_in22k_ft_in1k",
@@ -134,18 +147,21 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 384, 384),
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 87.72,
     },
     "deit3_huge_patch14_224.fb_in1k": {
         "hf_hub_id": "timm/deit3_huge_patch14_224.fb_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_huge_224_1k.pth",
         "crop_pct": 0.9,
         "license": "apache-2.0",
+        "top1": 85.224,
     },
     "deit3_huge_patch14_224.fb_in22k_ft_in1k": {
         "hf_hub_id": "timm/deit3_huge_patch14_224.fb_in22k_ft_in1k",
         "url": "https://dl.fbaipublicfiles.com/deit/deit_3_huge_224_21k_v1.pth",
         "crop_pct": 1.0,
         "license": "apache-2.0",
+        "top1": 87.186,
     },
     "deit_tiny_distilled_patch16_224.fb_in1k": {
         "hf_hub_id": "timm/deit_tiny_distilled_patch16_224.fb_in1k",

@@ -22,30 +22,35 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 76.5,
     },
     "densenet121.tv_in1k": {
         "hf_hub_id": "timm/densenet121.tv_in1k",
         "url": "",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 74.764,
     },
     "densenet161.tv_in1k": {
         "hf_hub_id": "timm/densenet161.tv_in1k",
         "url": "",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.358,
     },
     "densenet169.tv_in1k": {
         "hf_hub_id": "timm/densenet169.tv_in1k",
         "url": "",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.9,
     },
     "densenet201.tv_in1k": {
         "hf_hub_id": "timm/densenet201.tv_in1k",
         "url": "",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.286,
     },
     "densenet264d.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "densenetblur121d.ra_in1k": {
@@ -55,6 +60,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 77.32,
     },
 }
 

@@ -75,6 +75,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 80.63,
     },
     "eva02_small_patch14_336.mim_in22k_ft_in1k": {
         "hf_hub_id": "timm/eva02_small_patch14_336.mim_in22k_ft_in1k",
@@ -84,6 +85,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 85.716,
     },
     "eva02_base_patch14_448.mim_in22k_ft_in22k_in1k": {
         "hf_hub_id": "timm/eva02_base_patch14_448.mim_in22k_ft_in22k_in1k",
@@ -94,6 +96,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 88.692,
     },
     "eva02_base_patch14_448.mim_in22k_ft_in1k": {
         "hf_hub_id": "timm/eva02_base_patch14_448.mim_in22k_ft_in1k",
@@ -103,6 +106,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 88.25,
     },
     "eva02_base_patch14_448.mim_in22k_ft_in22k": {
         "hf_hub_id": "timm/eva02_base_patch14_448.mim_in22k_ft_in22k",
@@ -125,6 +129,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 89.966,
     },
     "eva02_large_patch14_448.mim_m38m_ft_in22k_in1k": {
         "hf_hub_id": "timm/eva02_large_patch14_448.mim_m38m_ft_in22k_in1k",
@@ -135,6 +140,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 90.052,
     },
     "eva02_large_patch14_448.mim_in22k_ft_in1k": {
         "hf_hub_id": "timm/eva02_large_patch14_448.mim_in22k_ft_in1k",
@@ -144,6 +150,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 89.624,
     },
     "eva02_large_patch14_448.mim_m38m_ft_in1k": {
         "hf_hub_id": "timm/eva02_large_patch14_448.mim_m38m_ft_in1k",
@@ -153,6 +160,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 89.57,
     },
     "eva02_large_patch14_448.mim_in22k_ft_in22k": {
         "hf_hub_id": "timm/eva02_large_patch14_448.mim_in22k_ft_in22k",
@@ -244,6 +252,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 88.88,
     },
     "eva_giant_patch14_336.clip_ft_in1k": {
         "hf_hub_id": "timm/eva_giant_patch14_336.clip_ft_in1k",
@@ -254,6 +263,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 89.466,
     },
     "eva_giant_patch14_336.m30m_ft_in22k_in1k": {
         "hf_hub_id": "timm/eva_giant_patch14_336.m30m_ft_in22k_in1k",
@@ -262,6 +272,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "crop_mode": "squash",
         "license": "mit",
+        "top1": 89.566,
     },
     "eva_giant_patch14_560.m30m_ft_in22k_in1k": {
         "hf_hub_id": "timm/eva_giant_patch14_560.m30m_ft_in22k_in1k",
@@ -270,6 +281,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "crop_mode": "squash",
         "license": "mit",
+        "top1": 89.786,
     },
     "eva_giant_patch14_clip_224.laion400m": {
         "hf_hub_id": "timm/eva_giant_patch14_clip_224.laion400m",

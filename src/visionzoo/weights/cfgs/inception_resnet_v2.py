@@ -19,6 +19,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 80.462,
     },
     "inception_resnet_v2.tf_ens_adv_in1k": {
         "hf_hub_id": "timm/inception_resnet_v2.tf_ens_adv_in1k",
@@ -28,6 +29,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 79.978,
     },
 }
 

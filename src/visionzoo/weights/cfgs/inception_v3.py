@@ -19,6 +19,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 77.434,
     },
     "inception_v3.tf_in1k": {
         "hf_hub_id": "timm/inception_v3.tf_in1k",
@@ -28,6 +29,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 77.862,
     },
     "inception_v3.tf_adv_in1k": {
         "hf_hub_id": "timm/inception_v3.tf_adv_in1k",
@@ -37,6 +39,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 77.592,
     },
     "inception_v3.gluon_in1k": {
         "hf_hub_id": "timm/inception_v3.gluon_in1k",
@@ -44,6 +47,7 @@ CFGS: dict[str, dict] = {
         "input_size": (3, 299, 299),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 78.806,
     },
 }
 

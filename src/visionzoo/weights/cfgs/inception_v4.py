@@ -22,6 +22,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 80.156,
     }
 }
 

@@ -77,6 +77,7 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mobilenetv3_small_050_lambc-4b7bbe87.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 57.91,
     },
     "mobilenetv3_small_075.lamb_in1k": {
         "hf_hub_id": "timm/mobilenetv3_small_075.lamb_in1k",
@@ -97,6 +98,7 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/mobilenetv3_100-35495452.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 75.62,
     },
     "tf_mobilenetv3_large_075.in1k": {
         "hf_hub_id": "timm/tf_mobilenetv3_large_075.in1k",
@@ -106,6 +108,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 73.432,
     },
     "tf_mobilenetv3_large_100.in1k": {
         "hf_hub_id": "timm/tf_mobilenetv3_large_100.in1k",
@@ -125,6 +128,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 72.258,
     },
     "tf_mobilenetv3_small_075.in1k": {
         "hf_hub_id": "timm/tf_mobilenetv3_small_075.in1k",
@@ -134,6 +138,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 65.728,
     },
     "tf_mobilenetv3_small_100.in1k": {
         "hf_hub_id": "timm/tf_mobilenetv3_small_100.in1k",
@@ -153,6 +158,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 62.89,
     },
     "fbnetv3_b.ra2_in1k": {
         "hf_hub_id": "timm/fbnetv3_b.ra2_in1k",
@@ -162,6 +168,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 79.142,
     },
     "fbnetv3_d.ra2_in1k": {
         "hf_hub_id": "timm/fbnetv3_d.ra2_in1k",
@@ -171,6 +178,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 79.682,
     },
     "fbnetv3_g.ra2_in1k": {
         "hf_hub_id": "timm/fbnetv3_g.ra2_in1k",
@@ -181,6 +189,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.95,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 82.036,
     },
     "lcnet_035.untrained": {"interpolation": "bilinear", "pool_size": (7, 7), "license": "apache-2.0"},
     "lcnet_050.ra2_in1k": {
@@ -188,18 +197,21 @@ CFGS: dict[str, dict] = {
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/lcnet_050-f447553b.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 63.12,
     },
     "lcnet_075.ra2_in1k": {
         "hf_hub_id": "timm/lcnet_075.ra2_in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/lcnet_075-318cad2c.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 68.782,
     },
     "lcnet_100.ra2_in1k": {
         "hf_hub_id": "timm/lcnet_100.ra2_in1k",
         "url": "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-weights/lcnet_100-a929038c.pth",
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 72.096,
     },
     "lcnet_150.untrained": {"interpolation": "bilinear", "pool_size": (7, 7), "license": "apache-2.0"},
     "mobilenetv4_conv_small_035.untrained": {

@@ -36,6 +36,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 73.868,
     },
     "regnetx_008.tv2_in1k": {
         "hf_hub_id": "timm/regnetx_008.tv2_in1k",
@@ -170,6 +171,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 74.596,
     },
     "regnety_002.pycls_in1k": {
         "hf_hub_id": "timm/regnety_002.pycls_in1k",
@@ -202,6 +204,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "mit",
         "origin_url": "https://github.com/facebookresearch/pycls",
+        "top1": 75.27,
     },
     "regnety_008.pycls_in1k": {
         "hf_hub_id": "timm/regnety_008.pycls_in1k",
@@ -479,6 +482,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (12, 12),
         "license": "seer-license",
         "origin_url": "https://github.com/facebookresearch/vissl",
+        "top1": 83.908,
     },
     "regnety_640.seer": {
         "hf_hub_id": "timm/regnety_640.seer",
@@ -498,6 +502,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (12, 12),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 88.23,
     },
     "regnety_1280.swag_lc_in1k": {
         "hf_hub_id": "timm/regnety_1280.swag_lc_in1k",
@@ -506,6 +511,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 85.982,
     },
     "regnety_1280.seer_ft_in1k": {
         "hf_hub_id": "timm/regnety_1280.seer_ft_in1k",
@@ -515,6 +521,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (12, 12),
         "license": "seer-license",
         "origin_url": "https://github.com/facebookresearch/vissl",
+        "top1": 84.432,
     },
     "regnety_1280.seer": {
         "hf_hub_id": "timm/regnety_1280.seer",
@@ -534,6 +541,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (12, 12),
         "license": "seer-license",
         "origin_url": "https://github.com/facebookresearch/vissl",
+        "top1": 85.152,
     },
     "regnety_008_tv.tv2_in1k": {
         "hf_hub_id": "timm/regnety_008_tv.tv2_in1k",
@@ -542,6 +550,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 78.674,
     },
     "regnety_080_tv.tv2_in1k": {
         "hf_hub_id": "timm/regnety_080_tv.tv2_in1k",
@@ -550,6 +559,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
         "origin_url": "https://github.com/pytorch/vision",
+        "top1": 82.59,
     },
     "regnety_040_sgn.untrained": {
         "test_input_size": (3, 288, 288),
@@ -566,6 +576,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 1.0,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.198,
     },
     "regnetv_064.ra3_in1k": {
         "hf_hub_id": "timm/regnetv_064.ra3_in1k",
@@ -575,6 +586,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 1.0,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.716,
     },
     "regnetz_005.untrained": {
         "test_input_size": (3, 288, 288),
@@ -592,6 +604,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 1.0,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 84.24,
     },
     "regnetz_040_h.ra3_in1k": {
         "hf_hub_id": "timm/regnetz_040_h.ra3_in1k",
@@ -602,6 +615,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 1.0,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 84.492,
     },
 }
 

@@ -575,6 +575,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 68.358,
     },
     "resnet14t.c3_in1k": {
         "hf_hub_id": "timm/resnet14t.c3_in1k",
@@ -585,6 +586,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (6, 6),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 72.254,
     },
     "resnet26t.ra2_in1k": {
         "hf_hub_id": "timm/resnet26t.ra2_in1k",
@@ -596,6 +598,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (8, 8),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 78.332,
     },
     "resnet50t.untrained": {
         "test_input_size": (3, 288, 288),
@@ -765,6 +768,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (8, 8),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 83.964,
     },
     "resnet50c.gluon_in1k": {
         "hf_hub_id": "timm/resnet50c.gluon_in1k",
@@ -772,6 +776,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 78.012,
     },
     "resnet101c.gluon_in1k": {
         "hf_hub_id": "timm/resnet101c.gluon_in1k",
@@ -779,6 +784,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 79.542,
     },
     "resnet152c.gluon_in1k": {
         "hf_hub_id": "timm/resnet152c.gluon_in1k",
@@ -786,6 +792,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 79.91,
     },
     "resnet50s.gluon_in1k": {
         "hf_hub_id": "timm/resnet50s.gluon_in1k",
@@ -793,6 +800,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 78.718,
     },
     "resnet101s.gluon_in1k": {
         "hf_hub_id": "timm/resnet101s.gluon_in1k",
@@ -800,6 +808,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 80.302,
     },
     "resnet152s.gluon_in1k": {
         "hf_hub_id": "timm/resnet152s.gluon_in1k",
@@ -807,6 +816,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 81.002,
     },
     "resnet50_gn.a1h_in1k": {
         "hf_hub_id": "timm/resnet50_gn.a1h_in1k",
@@ -817,6 +827,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.216,
     },
     "wide_resnet50_2.racm_in1k": {
         "hf_hub_id": "timm/wide_resnet50_2.racm_in1k",
@@ -984,6 +995,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.664,
     },
     "resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x4d.fb_ssl_yfcc100m_ft_in1k",
@@ -1073,6 +1085,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/WSL-Images",
+        "top1": 84.166,
     },
     "resnext101_32x16d.fb_ssl_yfcc100m_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x16d.fb_ssl_yfcc100m_ft_in1k",
@@ -1081,6 +1094,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 81.842,
     },
     "resnext101_32x16d.fb_swsl_ig1b_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x16d.fb_swsl_ig1b_ft_in1k",
@@ -1089,6 +1103,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/semi-supervised-ImageNet1K-models",
+        "top1": 83.336,
     },
     "resnext101_32x32d.fb_wsl_ig1b_ft_in1k": {
         "hf_hub_id": "timm/resnext101_32x32d.fb_wsl_ig1b_ft_in1k",
@@ -1097,6 +1112,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "cc-by-nc-4.0",
         "origin_url": "https://github.com/facebookresearch/WSL-Images",
+        "top1": 85.098,
     },
     "resnext101_64x4d.c1_in1k": {
         "hf_hub_id": "timm/resnext101_64x4d.c1_in1k",
@@ -1136,6 +1152,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (8, 8),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 79.85,
     },
     "ecaresnet50d.miil_in1k": {
         "hf_hub_id": "timm/ecaresnet50d.miil_in1k",
@@ -1144,6 +1161,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.65,
     },
     "ecaresnet50d_pruned.miil_in1k": {
         "hf_hub_id": "timm/ecaresnet50d_pruned.miil_in1k",
@@ -1152,6 +1170,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 80.79,
     },
     "ecaresnet50t.ra2_in1k": {
         "hf_hub_id": "timm/ecaresnet50t.ra2_in1k",
@@ -1161,6 +1180,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 82.352,
     },
     "ecaresnet50t.a1_in1k": {
         "hf_hub_id": "timm/ecaresnet50t.a1_in1k",
@@ -1172,6 +1192,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.128,
     },
     "ecaresnet50t.a2_in1k": {
         "hf_hub_id": "timm/ecaresnet50t.a2_in1k",
@@ -1183,6 +1204,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.658,
     },
     "ecaresnet50t.a3_in1k": {
         "hf_hub_id": "timm/ecaresnet50t.a3_in1k",
@@ -1195,6 +1217,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 79.552,
     },
     "ecaresnetlight.miil_in1k": {
         "hf_hub_id": "timm/ecaresnetlight.miil_in1k",
@@ -1203,6 +1226,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.408,
     },
     "ecaresnet101d.miil_in1k": {
         "hf_hub_id": "timm/ecaresnet101d.miil_in1k",
@@ -1211,6 +1235,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.984,
     },
     "ecaresnet101d_pruned.miil_in1k": {
         "hf_hub_id": "timm/ecaresnet101d_pruned.miil_in1k",
@@ -1219,6 +1244,7 @@ CFGS: dict[str, dict] = {
         "test_crop_pct": 0.95,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.998,
     },
     "ecaresnet200d.untrained": {
         "input_size": (3, 256, 256),
@@ -1239,6 +1265,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (10, 10),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 84.966,
     },
     "ecaresnext26t_32x4d.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
     "ecaresnext50t_32x4d.untrained": {"pool_size": (7, 7), "license": "apache-2.0"},
@@ -1266,6 +1293,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.102,
     },
     "seresnet50.a2_in1k": {
         "hf_hub_id": "timm/seresnet50.a2_in1k",
@@ -1277,6 +1305,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.106,
     },
     "seresnet50.a3_in1k": {
         "hf_hub_id": "timm/seresnet50.a3_in1k",
@@ -1289,6 +1318,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 77.028,
     },
     "seresnet50.ra2_in1k": {
         "hf_hub_id": "timm/seresnet50.ra2_in1k",
@@ -1298,6 +1328,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.284,
     },
     "seresnet101.untrained": {
         "test_input_size": (3, 288, 288),
@@ -1330,6 +1361,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (8, 8),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 84.36,
     },
     "seresnet200d.untrained": {
         "input_size": (3, 256, 256),
@@ -1355,6 +1387,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 78.814,
     },
     "seresnext26t_32x4d.bt_in1k": {
         "hf_hub_id": "timm/seresnext26t_32x4d.bt_in1k",
@@ -1364,6 +1397,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 78.744,
     },
     "seresnext50_32x4d.racm_in1k": {
         "hf_hub_id": "timm/seresnext50_32x4d.racm_in1k",
@@ -1373,6 +1407,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.196,
     },
     "seresnext50_32x4d.gluon_in1k": {
         "hf_hub_id": "timm/seresnext50_32x4d.gluon_in1k",
@@ -1380,6 +1415,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 79.91,
     },
     "seresnext101_32x4d.gluon_in1k": {
         "hf_hub_id": "timm/seresnext101_32x4d.gluon_in1k",
@@ -1387,6 +1423,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 80.892,
     },
     "seresnext101_32x4d.untrained": {
         "test_input_size": (3, 288, 288),
@@ -1405,6 +1442,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 84.186,
     },
     "seresnext101d_32x8d.ah_in1k": {
         "hf_hub_id": "timm/seresnext101d_32x8d.ah_in1k",
@@ -1416,6 +1454,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 84.358,
     },
     "seresnext101_64x4d.gluon_in1k": {
         "hf_hub_id": "timm/seresnext101_64x4d.gluon_in1k",
@@ -1423,6 +1462,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 80.896,
     },
     "senet154.gluon_in1k": {
         "hf_hub_id": "timm/senet154.gluon_in1k",
@@ -1430,6 +1470,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://cv.gluon.ai/model_zoo/classification.html",
+        "top1": 81.226,
     },
     "resnetblur18.untrained": {
         "test_input_size": (3, 288, 288),
@@ -1446,6 +1487,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 80.234,
     },
     "resnetblur50d.untrained": {
         "test_input_size": (3, 288, 288),
@@ -1478,6 +1520,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 81.614,
     },
     "resnetaa50d.sw_in12k_ft_in1k": {
         "hf_hub_id": "timm/resnetaa50d.sw_in12k_ft_in1k",
@@ -1488,6 +1531,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 82.6,
     },
     "resnetaa50d.sw_in12k": {
         "hf_hub_id": "timm/resnetaa50d.sw_in12k",
@@ -1522,6 +1566,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 84.124,
     },
     "resnetaa101d.sw_in12k": {
         "hf_hub_id": "timm/resnetaa101d.sw_in12k",
@@ -1552,6 +1597,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (9, 9),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 86.724,
     },
     "seresnextaa101d_32x8d.sw_in12k_ft_in1k": {
         "hf_hub_id": "timm/seresnextaa101d_32x8d.sw_in12k_ft_in1k",
@@ -1561,6 +1607,7 @@ CFGS: dict[str, dict] = {
         "pool_size": (7, 7),
         "license": "apache-2.0",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 86.484,
     },
     "seresnextaa101d_32x8d.sw_in12k": {
         "hf_hub_id": "timm/seresnextaa101d_32x8d.sw_in12k",
@@ -1584,6 +1631,7 @@ CFGS: dict[str, dict] = {
         "license": "apache-2.0",
         "paper_ids": "arXiv:2110.00476",
         "origin_url": "https://github.com/huggingface/pytorch-image-models",
+        "top1": 84.566,
     },
     "seresnextaa201d_32x8d.sw_in12k_ft_in1k_384": {
         "hf_hub_id": "timm/seresnextaa201d_32x8d.sw_in12k_ft_in1k_384",
@@ -1613,6 +1661,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.91,
         "pool_size": (5, 5),
         "license": "apache-2.0",
+        "top1": 79.896,
     },
     "resnetrs101.tf_in1k": {
         "hf_hub_id": "timm/resnetrs101.tf_in1k",
@@ -1622,6 +1671,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.94,
         "pool_size": (6, 6),
         "license": "apache-2.0",
+        "top1": 82.284,
     },
     "resnetrs152.tf_in1k": {
         "hf_hub_id": "timm/resnetrs152.tf_in1k",
@@ -1631,6 +1681,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 83.702,
     },
     "resnetrs200.tf_in1k": {
         "hf_hub_id": "timm/resnetrs200.tf_in1k",
@@ -1640,6 +1691,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 84.444,
     },
     "resnetrs270.tf_in1k": {
         "hf_hub_id": "timm/resnetrs270.tf_in1k",
@@ -1649,6 +1701,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (8, 8),
         "license": "apache-2.0",
+        "top1": 84.428,
     },
     "resnetrs350.tf_in1k": {
         "hf_hub_id": "timm/resnetrs350.tf_in1k",
@@ -1658,6 +1711,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (9, 9),
         "license": "apache-2.0",
+        "top1": 84.714,
     },
     "resnetrs420.tf_in1k": {
         "hf_hub_id": "timm/resnetrs420.tf_in1k",
@@ -1667,6 +1721,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 85.006,
     },
     "test_resnet.r160_in1k": {
         "hf_hub_id": "timm/test_resnet.r160_in1k",

@@ -28,6 +28,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.82,
     },
     "resnetv2_50x1_bit.goog_in21k_ft_in1k": {
         "hf_hub_id": "timm/resnetv2_50x1_bit.goog_in21k_ft_in1k",
@@ -39,6 +40,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (14, 14),
         "license": "apache-2.0",
+        "top1": 80.34,
     },
     "resnetv2_50x1_bit.goog_in21k": {
         "hf_hub_id": "timm/resnetv2_50x1_bit.goog_in21k",
@@ -61,6 +63,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (14, 14),
         "license": "apache-2.0",
+        "top1": 84.02,
     },
     "resnetv2_50x3_bit.goog_in21k": {
         "hf_hub_id": "timm/resnetv2_50x3_bit.goog_in21k",
@@ -83,6 +86,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (14, 14),
         "license": "apache-2.0",
+        "top1": 82.342,
     },
     "resnetv2_101x1_bit.goog_in21k": {
         "hf_hub_id": "timm/resnetv2_101x1_bit.goog_in21k",
@@ -105,6 +109,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (14, 14),
         "license": "apache-2.0",
+        "top1": 84.438,
     },
     "resnetv2_101x3_bit.goog_in21k": {
         "hf_hub_id": "timm/resnetv2_101x3_bit.goog_in21k",
@@ -124,6 +129,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.876,
     },
     "resnetv2_152x2_bit.goog_teacher_in21k_ft_in1k_384": {
         "hf_hub_id": "timm/resnetv2_152x2_bit.goog_teacher_in21k_ft_in1k_384",
@@ -134,6 +140,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (12, 12),
         "license": "apache-2.0",
+        "top1": 83.834,
     },
     "resnetv2_152x2_bit.goog_in21k_ft_in1k": {
         "hf_hub_id": "timm/resnetv2_152x2_bit.goog_in21k_ft_in1k",
@@ -145,6 +152,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (14, 14),
         "license": "apache-2.0",
+        "top1": 84.51,
     },
     "resnetv2_152x2_bit.goog_in21k": {
         "hf_hub_id": "timm/resnetv2_152x2_bit.goog_in21k",
@@ -167,6 +175,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (15, 15),
         "license": "apache-2.0",
+        "top1": 84.916,
     },
     "resnetv2_152x4_bit.goog_in21k": {
         "hf_hub_id": "timm/resnetv2_152x4_bit.goog_in21k",
@@ -244,6 +253,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.398,
     },
     "resnetv2_50d.untrained": {
         "mean": (0.5, 0.5, 0.5),
@@ -267,6 +277,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.002,
     },
     "resnetv2_101d.untrained": {
         "mean": (0.5, 0.5, 0.5),
@@ -296,6 +307,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.958,
     },
     "resnetv2_50d_evos.ah_in1k": {
         "hf_hub_id": "timm/resnetv2_50d_evos.ah_in1k",
@@ -307,6 +319,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 82.0,
     },
     "resnetv2_50d_frn.untrained": {
         "mean": (0.5, 0.5, 0.5),

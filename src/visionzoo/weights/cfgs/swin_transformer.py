@@ -156,6 +156,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 82.144,
     },
     "swin_s3_small_224.ms_in1k": {
         "hf_hub_id": "timm/swin_s3_small_224.ms_in1k",
@@ -163,6 +164,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 83.756,
     },
     "swin_s3_base_224.ms_in1k": {
         "hf_hub_id": "timm/swin_s3_base_224.ms_in1k",
@@ -170,6 +172,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (7, 7),
         "license": "mit",
+        "top1": 83.92,
     },
 }
 

@@ -18,6 +18,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 82.804,
     },
     "swinv2_tiny_window8_256.ms_in1k": {
         "hf_hub_id": "timm/swinv2_tiny_window8_256.ms_in1k",
@@ -26,6 +27,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 81.82,
     },
     "swinv2_small_window16_256.ms_in1k": {
         "hf_hub_id": "timm/swinv2_small_window16_256.ms_in1k",
@@ -34,6 +36,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 84.224,
     },
     "swinv2_small_window8_256.ms_in1k": {
         "hf_hub_id": "timm/swinv2_small_window8_256.ms_in1k",
@@ -42,6 +45,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 83.854,
     },
     "swinv2_base_window16_256.ms_in1k": {
         "hf_hub_id": "timm/swinv2_base_window16_256.ms_in1k",
@@ -50,6 +54,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 84.6,
     },
     "swinv2_base_window8_256.ms_in1k": {
         "hf_hub_id": "timm/swinv2_base_window8_256.ms_in1k",
@@ -58,6 +63,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 84.25,
     },
     "swinv2_base_window12_192.ms_in22k": {
         "hf_hub_id": "timm/swinv2_base_window12_192.ms_in22k",
@@ -76,6 +82,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 86.268,
     },
     "swinv2_base_window12to24_192to384.ms_in22k_ft_in1k": {
         "hf_hub_id": "timm/swinv2_base_window12to24_192to384.ms_in22k_ft_in1k",
@@ -84,6 +91,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (12, 12),
         "license": "mit",
+        "top1": 87.096,
     },
     "swinv2_large_window12_192.ms_in22k": {
         "hf_hub_id": "timm/swinv2_large_window12_192.ms_in22k",
@@ -102,6 +110,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (8, 8),
         "license": "mit",
+        "top1": 86.952,
     },
     "swinv2_large_window12to24_192to384.ms_in22k_ft_in1k": {
         "hf_hub_id": "timm/swinv2_large_window12to24_192to384.ms_in22k_ft_in1k",
@@ -110,6 +119,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 1.0,
         "pool_size": (12, 12),
         "license": "mit",
+        "top1": 87.464,
     },
 }
 

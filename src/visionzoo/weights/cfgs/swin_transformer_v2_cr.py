@@ -24,6 +24,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 81.802,
     },
     "swinv2_cr_small_384.untrained": {
         "input_size": (3, 384, 384),
@@ -37,6 +38,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.136,
     },
     "swinv2_cr_small_ns_224.sw_in1k": {
         "hf_hub_id": "timm/swinv2_cr_small_ns_224.sw_in1k",
@@ -44,6 +46,7 @@ CFGS: dict[str, dict] = {
         "crop_pct": 0.9,
         "pool_size": (7, 7),
         "license": "apache-2.0",
+        "top1": 83.498,
     },
     "swinv2_cr_small_ns_256.untrained": {
         "input_size": (3, 256, 256),

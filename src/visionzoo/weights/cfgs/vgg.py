@@ -17,6 +17,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 69.022,
     },
     "vgg11_bn.tv_in1k": {
         "hf_hub_id": "timm/vgg11_bn.tv_in1k",
@@ -24,6 +25,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 70.382,
     },
     "vgg13.tv_in1k": {
         "hf_hub_id": "timm/vgg13.tv_in1k",
@@ -31,6 +33,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 69.932,
     },
     "vgg13_bn.tv_in1k": {
         "hf_hub_id": "timm/vgg13_bn.tv_in1k",
@@ -38,6 +41,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 71.588,
     },
     "vgg16.tv_in1k": {
         "hf_hub_id": "timm/vgg16.tv_in1k",
@@ -45,6 +49,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 71.592,
     },
     "vgg16_bn.tv_in1k": {
         "hf_hub_id": "timm/vgg16_bn.tv_in1k",
@@ -52,6 +57,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 73.37,
     },
     "vgg19.tv_in1k": {
         "hf_hub_id": "timm/vgg19.tv_in1k",
@@ -59,6 +65,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 72.378,
     },
     "vgg19_bn.tv_in1k": {
         "hf_hub_id": "timm/vgg19_bn.tv_in1k",
@@ -66,6 +73,7 @@ CFGS: dict[str, dict] = {
         "interpolation": "bilinear",
         "pool_size": (7, 7),
         "license": "bsd-3-clause",
+        "top1": 74.216,
     },
 }
 

@@ -484,6 +484,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.0, 0.0, 0.0),
         "std": (1.0, 1.0, 1.0),
         "license": "apache-2.0",
+        "top1": 84.266,
     },
     "vit_medium_patch16_gap_240.sw_in12k": {
         "hf_hub_id": "timm/vit_medium_patch16_gap_240.sw_in12k",
@@ -504,6 +505,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 84.446,
     },
     "vit_medium_patch16_gap_384.sw_in12k_ft_in1k": {
         "hf_hub_id": "timm/vit_medium_patch16_gap_384.sw_in12k_ft_in1k",
@@ -514,6 +516,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 85.532,
     },
     "vit_betwixt_patch16_gap_256.untrained": {
         "input_size": (3, 256, 256),
@@ -608,6 +611,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 83.296,
     },
     "vit_base_patch32_clip_224.openai_ft_in12k_in1k": {
         "crop_pct": 0.9,
@@ -622,6 +626,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 82.582,
     },
     "vit_base_patch32_clip_224.openai_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch32_clip_224.openai_ft_in1k",
@@ -630,6 +635,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 81.93,
     },
     "vit_base_patch32_clip_224.laion2b": {
         "hf_hub_id": "timm/vit_base_patch32_clip_224.laion2b",
@@ -714,6 +720,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 85.366,
     },
     "vit_base_patch32_clip_384.openai_ft_in12k_in1k": {
         "hf_hub_id": "timm/vit_base_patch32_clip_384.openai_ft_in12k_in1k",
@@ -724,6 +731,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 85.216,
     },
     "vit_base_patch32_clip_448.laion2b_ft_in12k_in1k": {
         "hf_hub_id": "timm/vit_base_patch32_clip_448.laion2b_ft_in12k_in1k",
@@ -733,6 +741,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 85.778,
     },
     "vit_base_patch16_clip_224.laion2b_ft_in12k_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_224.laion2b_ft_in12k_in1k",
@@ -741,6 +750,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 86.174,
     },
     "vit_base_patch16_clip_224.openai_ft_in12k_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_224.openai_ft_in12k_in1k",
@@ -749,6 +759,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 85.94,
     },
     "vit_base_patch16_clip_224.laion2b_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_224.laion2b_ft_in1k",
@@ -757,6 +768,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 85.466,
     },
     "vit_base_patch16_clip_224.openai_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_224.openai_ft_in1k",
@@ -765,6 +777,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 85.292,
     },
     "vit_base_patch16_clip_224.laion2b_ft_in12k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_224.laion2b_ft_in12k",
@@ -868,6 +881,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 87.208,
     },
     "vit_base_patch16_clip_384.openai_ft_in12k_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_384.openai_ft_in12k_in1k",
@@ -878,6 +892,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 87.024,
     },
     "vit_base_patch16_clip_384.laion2b_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_384.laion2b_ft_in1k",
@@ -888,6 +903,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 86.62,
     },
     "vit_base_patch16_clip_384.openai_ft_in1k": {
         "hf_hub_id": "timm/vit_base_patch16_clip_384.openai_ft_in1k",
@@ -898,6 +914,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 86.204,
     },
     "vit_base_patch16_plus_clip_240.laion400m_e32": {
         "hf_hub_id": "timm/vit_base_patch16_plus_clip_240.laion400m_e32",
@@ -917,6 +934,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 87.892,
     },
     "vit_large_patch14_clip_224.openai_ft_in12k_in1k": {
         "hf_hub_id": "timm/vit_large_patch14_clip_224.openai_ft_in12k_in1k",
@@ -925,6 +943,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 88.176,
     },
     "vit_large_patch14_clip_224.laion2b_ft_in1k": {
         "hf_hub_id": "timm/vit_large_patch14_clip_224.laion2b_ft_in1k",
@@ -933,6 +952,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 87.282,
     },
     "vit_large_patch14_clip_224.openai_ft_in1k": {
         "hf_hub_id": "timm/vit_large_patch14_clip_224.openai_ft_in1k",
@@ -941,6 +961,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 87.852,
     },
     "vit_large_patch14_clip_224.laion2b_ft_in12k": {
         "hf_hub_id": "timm/vit_large_patch14_clip_224.laion2b_ft_in12k",
@@ -1065,6 +1086,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 88.178,
     },
     "vit_large_patch14_clip_336.openai_ft_in12k_in1k": {
         "hf_hub_id": "timm/vit_large_patch14_clip_336.openai_ft_in12k_in1k",
@@ -1075,6 +1097,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 88.268,
     },
     "vit_large_patch14_clip_336.laion2b_ft_in1k": {
         "hf_hub_id": "timm/vit_large_patch14_clip_336.laion2b_ft_in1k",
@@ -1085,6 +1108,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 87.856,
     },
     "vit_large_patch14_clip_336.openai": {
         "hf_hub_id": "timm/vit_large_patch14_clip_336.openai",
@@ -1105,6 +1129,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 88.256,
     },
     "vit_huge_patch14_clip_224.laion2b_ft_in1k": {
         "hf_hub_id": "timm/vit_huge_patch14_clip_224.laion2b_ft_in1k",
@@ -1113,6 +1138,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 87.588,
     },
     "vit_huge_patch14_clip_224.laion2b_ft_in12k": {
         "hf_hub_id": "timm/vit_huge_patch14_clip_224.laion2b_ft_in12k",
@@ -1186,6 +1212,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "apache-2.0",
+        "top1": 88.592,
     },
     "vit_huge_patch14_clip_336.laion2b_ft_in1k": {
         "hf_hub_id": "",
@@ -1483,6 +1510,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 82.206,
     },
     "vit_small_patch16_36x1_224.untrained": {
         "crop_pct": 0.9,
@@ -1510,6 +1538,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 88.576,
     },
     "eva_large_patch14_196.in22k_ft_in1k": {
         "hf_hub_id": "timm/eva_large_patch14_196.in22k_ft_in1k",
@@ -1519,6 +1548,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 87.934,
     },
     "eva_large_patch14_336.in22k_ft_in22k_in1k": {
         "hf_hub_id": "timm/eva_large_patch14_336.in22k_ft_in22k_in1k",
@@ -1529,6 +1559,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 89.208,
     },
     "eva_large_patch14_336.in22k_ft_in1k": {
         "hf_hub_id": "timm/eva_large_patch14_336.in22k_ft_in1k",
@@ -1539,6 +1570,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.48145466, 0.4578275, 0.40821073),
         "std": (0.26862954, 0.26130258, 0.27577711),
         "license": "mit",
+        "top1": 88.67,
     },
     "flexivit_small.1200ep_in1k": {
         "hf_hub_id": "timm/flexivit_small.1200ep_in1k",
@@ -1548,6 +1580,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 82.52,
     },
     "flexivit_small.600ep_in1k": {
         "hf_hub_id": "timm/flexivit_small.600ep_in1k",
@@ -1557,6 +1590,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 82.362,
     },
     "flexivit_small.300ep_in1k": {
         "hf_hub_id": "timm/flexivit_small.300ep_in1k",
@@ -1566,6 +1600,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 82.178,
     },
     "flexivit_base.1200ep_in1k": {
         "hf_hub_id": "timm/flexivit_base.1200ep_in1k",
@@ -1575,6 +1610,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 84.678,
     },
     "flexivit_base.600ep_in1k": {
         "hf_hub_id": "timm/flexivit_base.600ep_in1k",
@@ -1584,6 +1620,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 84.522,
     },
     "flexivit_base.300ep_in1k": {
         "hf_hub_id": "timm/flexivit_base.300ep_in1k",
@@ -1593,6 +1630,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 84.406,
     },
     "flexivit_base.1000ep_in21k": {
         "hf_hub_id": "timm/flexivit_base.1000ep_in21k",
@@ -1646,6 +1684,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 85.646,
     },
     "flexivit_large.600ep_in1k": {
         "hf_hub_id": "timm/flexivit_large.600ep_in1k",
@@ -1655,6 +1694,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 85.538,
     },
     "flexivit_large.300ep_in1k": {
         "hf_hub_id": "timm/flexivit_large.300ep_in1k",
@@ -1664,6 +1704,7 @@ CFGS: dict[str, dict] = {
         "mean": (0.5, 0.5, 0.5),
         "std": (0.5, 0.5, 0.5),
         "license": "apache-2.0",
+        "top1": 85.29,
     },
     "vit_base_patch16_xp_224.untrained": {
         "crop_pct": 0.9,

@@ -19,6 +19,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 79.04,
     }
 }
 

@@ -20,6 +20,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 78.504,
     },
     "xception41p.ra3_in1k": {
         "hf_hub_id": "timm/xception41p.ra3_in1k",
@@ -30,6 +31,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 81.972,
     },
     "xception65.ra3_in1k": {
         "hf_hub_id": "timm/xception65.ra3_in1k",
@@ -40,6 +42,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 83.182,
     },
     "xception65.tf_in1k": {
         "hf_hub_id": "timm/xception65.tf_in1k",
@@ -50,6 +53,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 79.556,
     },
     "xception65p.ra3_in1k": {
         "hf_hub_id": "timm/xception65p.ra3_in1k",
@@ -60,6 +64,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 83.136,
     },
     "xception71.tf_in1k": {
         "hf_hub_id": "timm/xception71.tf_in1k",
@@ -70,6 +75,7 @@ CFGS: dict[str, dict] = {
         "std": (0.5, 0.5, 0.5),
         "pool_size": (10, 10),
         "license": "apache-2.0",
+        "top1": 79.872,
     },
 }
 
