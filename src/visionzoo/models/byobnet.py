@@ -231,8 +231,11 @@ class BottleneckBlock(nn.Module):
         return self.act(self.drop_path(y) + self.shortcut(x))
 
 
-class DeepStem(nn.Module):
-    """Three 3x3 ConvNormActs (the first strided) and a 2x2 average pool: (B, C, H, W) -> (B, c3, H/4, W/4)."""
+class DeepStem(nn.Sequential):
+    """Three 3x3 ConvNormActs (the first strided) and a 2x2 average pool: (B, C, H, W) -> (B, c3, H/4, W/4).
+
+    A Sequential, as timm's, so that a features_only state dict flattens it ('stem_conv1...').
+    """
 
     def __init__(self, in_chans: int, chs: Sequence[int]):
         super().__init__()
@@ -277,6 +280,8 @@ class ByobNet(ImageModel):
         zero_init_last: zero the last BN of each bottleneck at init.
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as for every family.
     """
+
+    feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.0...'
 
     def __init__(
         self,

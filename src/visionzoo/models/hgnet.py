@@ -248,6 +248,8 @@ class HGNet(ImageModel):
         num_classes, in_chans, global_pool ('avg', 'max', 'avgmax' or ''), drop_rate, drop_path_rate.
     """
 
+    feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.blocks...'
+
     def __init__(
         self,
         stem_type: str,

@@ -243,6 +243,8 @@ class ResNetV2(ImageModel):
         zero_init_last: zero the last conv of every block at init.
     """
 
+    feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.blocks...'
+
     def __init__(
         self,
         layers: Sequence[int] = (3, 4, 6, 3),
