@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
-from ..layers.conv2d_same import pad_same
+from ..layers.conv2d_same import SamePadAvgPool2d
 from ..layers.drop import DropPath
 from ..layers.helpers import make_divisible
 from ..layers.norm_act import BatchNormAct2d
@@ -69,18 +69,6 @@ def make_conv(conv: str, std_eps: float = 1e-6) -> ConvFactory:
         return nn.Conv2d(in_chs, out_chs, k, stride, pad, dilation, groups, bias=False)
 
     return build
-
-
-class SamePadAvgPool2d(nn.Module):
-    """2x2 average pool with TF-"SAME" zero padding (the shortcut pool of a dilated stage)."""
-
-    def __init__(self, kernel_size: int = 2, stride: int = 1):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k, s = (self.kernel_size,) * 2, (self.stride,) * 2
-        return F.avg_pool2d(pad_same(x, k, s, (1, 1)), k, s, ceil_mode=True, count_include_pad=False)
 
 
 class Shortcut(nn.Module):
