@@ -19,6 +19,7 @@ Module names follow timm (`conv_stem`, `bn1`, `blocks.i.j.conv_pw`, ...), so tim
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from ..layers.layer_scale import LayerScale2d
 from ..layers.mixed_conv2d import create_conv2d_mixed
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.squeeze_excite import SqueezeExcite
+from ..utils.checks import check_output_stride
 from .base import ImageModel
 
 __all__ = [
@@ -132,7 +134,7 @@ def scale_stage_depth(repeats: Sequence[int], multiplier: float, trunc: str = "c
 
 @dataclass(frozen=True)
 class _Ctx:
-    """Settings shared by every block of a model."""
+    """Settings shared by every block of a model, and the dilation of the block being built."""
 
     act: str
     padding: str
@@ -142,6 +144,7 @@ class _Ctx:
     aa: str | None = None
     width: float = 1.0
     round_limit: float = 0.9
+    dilation: int = 1  # of a block's kxk convs: > 1 in the stages `output_stride` dilates
 
     def scale(self, chs: int) -> int:
         """A table's channel count at the model's width."""
@@ -193,7 +196,9 @@ class DepthwiseSeparableConv(_Residual):
         pw_act = d.kind == "dsa"
         self.has_skip = not pw_act and d.skip is not False and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = create_conv2d_mixed(in_chs, in_chs, d.kernel, conv_stride, True, ctx.padding)
+        self.conv_dw = create_conv2d_mixed(
+            in_chs, in_chs, d.kernel, conv_stride, True, ctx.padding, ctx.dilation
+        )
         self.bn1 = BatchNormAct2d(in_chs, ctx.bn_eps, act)
         self.se = _make_se(ctx, in_chs, d.se_ratio, 1.0, act)
         self.conv_pw = create_conv2d(in_chs, out_chs, 1, padding=ctx.padding)
@@ -216,7 +221,7 @@ class InvertedResidual(_Residual):
         self.conv_pw = create_conv2d_mixed(in_chs, mid, d.exp_kernel, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = create_conv2d_mixed(mid, mid, d.kernel, conv_stride, True, ctx.padding)
+        self.conv_dw = create_conv2d_mixed(mid, mid, d.kernel, conv_stride, True, ctx.padding, ctx.dilation)
         self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d_mixed(mid, out_chs, d.pwl_kernel, padding=ctx.padding)
@@ -244,7 +249,9 @@ class CondConvResidual(_Residual):
         self.conv_pw = CondConv2d(in_chs, mid, 1, padding=pad, num_experts=e)
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = CondConv2d(mid, mid, d.kernel, conv_stride, groups=mid, padding=pad, num_experts=e)
+        self.conv_dw = CondConv2d(
+            mid, mid, d.kernel, conv_stride, groups=mid, padding=pad, num_experts=e, dilation=ctx.dilation
+        )
         self.bn2 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = CondConv2d(mid, out_chs, 1, padding=pad, num_experts=e)
@@ -269,7 +276,9 @@ class EdgeResidual(_Residual):
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
         groups = mid // d.group_size if d.group_size else 1  # groups counted on the expanded width
-        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, conv_stride, groups=groups, padding=ctx.padding)
+        self.conv_exp = create_conv2d(
+            in_chs, mid, d.kernel, conv_stride, ctx.dilation, groups=groups, padding=ctx.padding
+        )
         self.bn1 = BatchNormAct2d(mid, ctx.bn_eps, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
@@ -288,7 +297,7 @@ class ConvBlock(_Residual):
         super().__init__()
         self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv = create_conv2d(in_chs, out_chs, d.kernel, conv_stride, padding=ctx.padding)
+        self.conv = create_conv2d(in_chs, out_chs, d.kernel, conv_stride, ctx.dilation, padding=ctx.padding)
         self.bn1 = BatchNormAct2d(out_chs, ctx.bn_eps, d.act or ctx.act)
         self.drop_path = drop_path_layer(drop_path)
 
@@ -304,7 +313,9 @@ class ConvNormAct(nn.Module):
     ):
         super().__init__()
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv = create_conv2d(in_chs, out_chs, kernel, conv_stride, groups=groups, padding=ctx.padding)
+        self.conv = create_conv2d(
+            in_chs, out_chs, kernel, conv_stride, ctx.dilation, groups=groups, padding=ctx.padding
+        )
         self.bn = BatchNormAct2d(out_chs, ctx.bn_eps, act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
@@ -369,6 +380,7 @@ class MobileAttention(_Residual):
             dw_kernel_size=d.kernel,
             padding=ctx.padding,
             bn_eps=ctx.bn_eps,
+            dilation=ctx.dilation,
         )
         self.layer_scale = _layer_scale(ctx, out_chs)
         self.drop_path = drop_path_layer(drop_path)
@@ -405,6 +417,7 @@ def build_stages(
     drop_path_rate: float = 0.0,
     layer_scale: float | None = None,
     aa_layer: str | None = None,
+    output_stride: int = 32,
 ) -> tuple[nn.Sequential, list[int], list[int], int]:
     """Instantiate a stage table.
 
@@ -413,8 +426,11 @@ def build_stages(
     `fix_first_last` the first and last stages keep their depth. Channels are scaled by `width_multiplier` and
     rounded to multiples of 8, never below `round_limit` times the scaled value. Stochastic depth grows linearly with the block index. `layer_scale`
     is the initial LayerScale of 'uir'/'mqa' blocks (None: none); `aa_layer` ('avg', 'blurpc') makes strided
-    convs keep stride 1 and downsample after their norm.
+    convs keep stride 1 and downsample after their norm. Once the reduction (2 after the stem) would pass
+    `output_stride` (8, 16 or 32), strided blocks keep stride 1 and the blocks after them dilate instead; the
+    strides returned are the table's.
     """
+    check_output_stride(output_stride)
     if se_style not in SE_STYLES:
         raise ValueError(f"se_style must be one of {tuple(SE_STYLES)}, got {se_style!r}")
     if depth_trunc not in DEPTH_TRUNCS:
@@ -438,11 +454,18 @@ def build_stages(
         plan.append(blocks)
     stage_rates = stage_drop_path_rates(drop_path_rate, [len(s) for s in plan], reach_end=False)
     out_stages, stage_chs, stage_strides = [], [], []
+    reduction, dilation = 2, 1
     for blocks, rates in zip(plan, stage_rates):
         mods = []
         for (d, stride), dpr in zip(blocks, rates):
             out_chs = ctx.scale(d.out_chs)
-            mods.append(BLOCK_TYPES[d.kind](ctx, d, in_chs, out_chs, stride, dpr))
+            # a block whose stride would pass output_stride keeps stride 1 and the current dilation;
+            # the blocks after it dilate by that stride instead
+            block_ctx = dataclasses.replace(ctx, dilation=dilation)
+            if reduction * stride > output_stride:
+                stride, dilation = 1, dilation * stride
+            reduction *= stride
+            mods.append(BLOCK_TYPES[d.kind](block_ctx, d, in_chs, out_chs, stride, dpr))
             in_chs = out_chs
         out_stages.append(nn.Sequential(*mods))
         stage_chs.append(in_chs)
@@ -497,12 +520,13 @@ class EfficientBackbone(ImageModel):
         )
         # A feature point (0 = stem, p = after stage p-1) is kept where the next stage downsamples, and at the end.
         self.feature_info, self._stage_ends = [], []
-        reduction = 2
+        # Reductions stop growing at output_stride (the stages after it dilate).
+        reduction, output_stride = 2, stage_options.get("output_stride", 32)
         point_chs = [stem_chs, *chs]
         next_stride = [*strides, 2]
         for p in range(len(point_chs)):
             if p > 0:
-                reduction *= strides[p - 1]
+                reduction = min(reduction * strides[p - 1], output_stride)
             if next_stride[p] > 1 or p == len(chs):
                 module = "bn1" if p == 0 else f"blocks.{p - 1}"
                 self.feature_info.append(

@@ -46,6 +46,7 @@ class EfficientNet(EfficientBackbone):
         act_layer: activation name ('swish', 'relu6', 'silu', ...).
         pad_type: '' for PyTorch symmetric padding, 'same' for TensorFlow "SAME" padding.
         bn_eps: BatchNorm epsilon (1e-3 for TensorFlow ports).
+        output_stride: 32, or 16 / 8 to dilate the later stages instead of striding them.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class EfficientNet(EfficientBackbone):
         act_layer: str = "swish",
         pad_type: str = "",
         bn_eps: float = 1e-5,
+        output_stride: int = 32,
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -98,6 +100,7 @@ class EfficientNet(EfficientBackbone):
             se_style="efficientnet",
             drop_path_rate=drop_path_rate,
             aa_layer=aa_layer,
+            output_stride=output_stride,
         )
         if num_features:
             self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)

@@ -27,7 +27,7 @@ from ..layers.helpers import make_divisible
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
-from ..utils.checks import check_rate
+from ..utils.checks import check_output_stride, check_rate
 from ._resnet_variants import VARIANTS
 from .base import ImageModel, check_num_classes
 
@@ -38,7 +38,6 @@ STAGE_STRIDES = (1, 2, 2, 2)
 STEM_TYPES = ("", "deep", "deep_tiered")
 ATTN_TYPES = ("", "se", "eca")
 NORM_TYPES = ("batchnorm", "groupnorm")
-OUTPUT_STRIDES = (8, 16, 32)
 # DropBlock of each stage (block size, gamma scale); None: not applied. Only the last two stages drop blocks.
 DROP_BLOCKS: tuple[tuple[int, float] | None, ...] = (None, None, (5, 0.25), (3, 1.0))
 
@@ -353,8 +352,7 @@ class ResNet(ImageModel):
             raise ValueError(
                 f"block_widths needs one (first, inner, out) triple per block ({sum(layers)}), got {len(block_widths)}"
             )
-        if output_stride not in OUTPUT_STRIDES:
-            raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}")
+        check_output_stride(output_stride)
         check_rate("drop_block_rate", drop_block_rate)
         opts = BlockOptions(attn, se_ratio, aa, norm, block_reduce_first)
         self.num_classes = num_classes
