@@ -115,7 +115,8 @@ def _feature_key_map(model: nn.Module) -> dict[str, str]:
 
     timm's feature extractors differ by family, and checkpoints saved from them follow suit:
     'trunk' - the trunk's own keys ('conv1.weight': ResNet, RegNet, EfficientNet, MobileNet);
-    'flat' - the trunk's keys with top-level sequences flattened ('stages_0.blocks...': ConvNeXt, Swin);
+    'flat' - the trunk's keys with top-level sequences flattened ('stages_0.blocks...': ConvNeXt, Swin v1/v2
+        and v2 CR, DenseNet, VGG, Inception-v4, aligned Xception, ResNetV2, HGNet, ByobNet);
     'wrapped' - the whole model under 'model.' ('model.blocks.0...': ViT, DeiT);
     'body' - the whole model under 'body.' (timm's hook-based extractor: legacy Xception).
     """

@@ -245,8 +245,8 @@ def test_bad_arguments(kwargs, match):
 
 
 def test_unknown_kwarg_rejected():
-    with pytest.raises(TypeError, match="output_stride"):
-        visionzoo.create_model("resnet18", output_stride=16)
+    with pytest.raises(TypeError, match="patch_size"):
+        visionzoo.create_model("resnet18", patch_size=16)
 
 
 def test_reset_classifier_bad_args():

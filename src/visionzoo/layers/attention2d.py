@@ -27,6 +27,7 @@ class MultiQueryAttention2d(nn.Module):
         dw_kernel_size: kernel of that conv.
         padding: '' (symmetric) or 'same' (TensorFlow) padding of that conv.
         bn_eps: epsilon of the BatchNorm after it.
+        dilation: dilation of that conv (a dilated stage, under `output_stride`).
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class MultiQueryAttention2d(nn.Module):
         dw_kernel_size: int = 3,
         padding: str = "",
         bn_eps: float = 1e-5,
+        dilation: int = 1,
     ):
         super().__init__()
         if num_heads < 1 or key_dim < 1 or value_dim < 1 or kv_stride < 1:
@@ -50,20 +52,20 @@ class MultiQueryAttention2d(nn.Module):
         self.num_heads, self.key_dim, self.value_dim = num_heads, key_dim, value_dim
         self.query = nn.Sequential()
         self.query.add_module("proj", nn.Conv2d(dim, num_heads * key_dim, 1, bias=False))
-        self.key = self._kv_branch(dim, key_dim, kv_stride, dw_kernel_size, padding, bn_eps)
-        self.value = self._kv_branch(dim, value_dim, kv_stride, dw_kernel_size, padding, bn_eps)
+        kv = dict(stride=kv_stride, kernel=dw_kernel_size, padding=padding, bn_eps=bn_eps, dilation=dilation)
+        self.key = self._kv_branch(dim, key_dim, **kv)
+        self.value = self._kv_branch(dim, value_dim, **kv)
         self.output = nn.Sequential()
         self.output.add_module("proj", nn.Conv2d(num_heads * value_dim, dim_out or dim, 1, bias=False))
 
     @staticmethod
     def _kv_branch(
-        dim: int, width: int, stride: int, kernel: int, padding: str, bn_eps: float
+        dim: int, width: int, stride: int, kernel: int, padding: str, bn_eps: float, dilation: int
     ) -> nn.Sequential:
         branch = nn.Sequential()
         if stride > 1:
-            branch.add_module(
-                "down_conv", create_conv2d(dim, dim, kernel, stride, groups=dim, padding=padding)
-            )
+            down = create_conv2d(dim, dim, kernel, stride, dilation, groups=dim, padding=padding)
+            branch.add_module("down_conv", down)
             branch.add_module("norm", nn.BatchNorm2d(dim, eps=bn_eps))
         branch.add_module("proj", nn.Conv2d(dim, width, 1, bias=False))
         return branch

@@ -29,20 +29,20 @@ class CondConv2d(nn.Module):
         groups: int = 1,
         padding: str = "",
         num_experts: int = 4,
+        dilation: int = 1,
     ):
         super().__init__()
         if padding not in PADDING_MODES:
             raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
         if num_experts < 1:
             raise ValueError(f"num_experts must be >= 1, got {num_experts}")
-        self.out_chs, self.stride, self.groups = out_chs, stride, groups
+        self.out_chs, self.stride, self.groups, self.dilation = out_chs, stride, groups, dilation
         self.kernel_shape = (out_chs, in_chs // groups, kernel_size, kernel_size)
+        span = (kernel_size - 1) * dilation
         # TF "SAME" needs input-dependent padding only when strided or of even span
-        self.dynamic_pad = padding == "same" and not (stride == 1 and (kernel_size - 1) % 2 == 0)
+        self.dynamic_pad = padding == "same" and not (stride == 1 and span % 2 == 0)
         self.padding = (
-            0
-            if self.dynamic_pad
-            else ((kernel_size - 1) // 2 if padding == "same" else (stride - 1 + kernel_size - 1) // 2)
+            0 if self.dynamic_pad else (span // 2 if padding == "same" else (stride - 1 + span) // 2)
         )
         self.weight = nn.Parameter(torch.empty(num_experts, math.prod(self.kernel_shape)))
         self.reset_parameters()
@@ -59,6 +59,6 @@ class CondConv2d(nn.Module):
         )  # one kernel set per sample
         x = x.reshape(1, b * c, h, w)  # samples become channel groups
         if self.dynamic_pad:
-            x = pad_same(x, (k, k), (self.stride, self.stride), (1, 1))
-        out = F.conv2d(x, kernels, None, self.stride, self.padding, 1, self.groups * b)
+            x = pad_same(x, (k, k), (self.stride, self.stride), (self.dilation, self.dilation))
+        out = F.conv2d(x, kernels, None, self.stride, self.padding, self.dilation, self.groups * b)
         return out.view(b, self.out_chs, out.shape[-2], out.shape[-1])  # (B, out, H/s, W/s)

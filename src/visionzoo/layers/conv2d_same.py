@@ -14,7 +14,15 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["same_pad_amount", "pad_same", "SameConv2d", "create_conv2d", "PADDING_MODES"]
+__all__ = [
+    "same_pad_amount",
+    "pad_same",
+    "SameConv2d",
+    "SamePadAvgPool2d",
+    "SamePadMaxPool2d",
+    "create_conv2d",
+    "PADDING_MODES",
+]
 
 PADDING_MODES = ("", "same")
 
@@ -45,6 +53,30 @@ def pad_same(
 
 # The padding depends on the input size, which torch.fx cannot branch on: traced graphs call pad_same as a leaf.
 torch.fx.wrap("pad_same")
+
+
+class SamePadAvgPool2d(nn.Module):
+    """2x2 average pool with TF-"SAME" zero padding (the shortcut pool of a dilated ResNet stage)."""
+
+    def __init__(self, kernel_size: int = 2, stride: int = 1):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = (self.kernel_size,) * 2, (self.stride,) * 2
+        return F.avg_pool2d(pad_same(x, k, s, (1, 1)), k, s, ceil_mode=True, count_include_pad=False)
+
+
+class SamePadMaxPool2d(nn.Module):
+    """Max pool with TF-"SAME" padding (by -inf, so padding never wins): ResNetV2's 'same' stem pool."""
+
+    def __init__(self, kernel_size: int = 3, stride: int = 2):
+        super().__init__()
+        self.kernel_size, self.stride = kernel_size, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, ceil(H/s), ceil(W/s))
+        k, s = (self.kernel_size,) * 2, (self.stride,) * 2
+        return F.max_pool2d(pad_same(x, k, s, (1, 1), value=float("-inf")), k, s)
 
 
 class SameConv2d(nn.Conv2d):

@@ -30,6 +30,7 @@ class MixedConv2d(nn.Module):
         stride: int = 1,
         depthwise: bool = False,
         padding: str = "",
+        dilation: int = 1,
     ):
         super().__init__()
         if not kernel_sizes:
@@ -38,7 +39,8 @@ class MixedConv2d(nn.Module):
         out_splits = split_channels(out_chs, len(kernel_sizes))
         for i, (k, cin, cout) in enumerate(zip(kernel_sizes, self.splits, out_splits, strict=True)):
             groups = cin if depthwise else 1
-            self.add_module(str(i), create_conv2d(cin, cout, k, stride, groups=groups, padding=padding))
+            conv = create_conv2d(cin, cout, k, stride, dilation, groups=groups, padding=padding)
+            self.add_module(str(i), conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
         parts = torch.split(x, self.splits, dim=1)
@@ -52,8 +54,10 @@ def create_conv2d_mixed(
     stride: int = 1,
     depthwise: bool = False,
     padding: str = "",
+    dilation: int = 1,
 ) -> nn.Module:
     """A plain (`create_conv2d`) conv for an int kernel, a MixedConv2d for a tuple of kernels."""
     if isinstance(kernel, tuple):
-        return MixedConv2d(in_chs, out_chs, kernel, stride, depthwise, padding)
-    return create_conv2d(in_chs, out_chs, kernel, stride, groups=in_chs if depthwise else 1, padding=padding)
+        return MixedConv2d(in_chs, out_chs, kernel, stride, depthwise, padding, dilation)
+    groups = in_chs if depthwise else 1
+    return create_conv2d(in_chs, out_chs, kernel, stride, dilation, groups=groups, padding=padding)

@@ -40,6 +40,7 @@ from ..layers.mixed_conv2d import create_conv2d_mixed
 from ..layers.norm_act import NORM_ACT_KINDS, create_norm_act
 from ..layers.space_to_depth import SPACE_TO_DEPTH_FACTOR, space_to_depth_conv, space_to_depth_kernel
 from ..layers.squeeze_excite import SqueezeExcite
+from ..utils.checks import check_output_stride
 from .base import ImageModel
 
 __all__ = [
@@ -144,7 +145,7 @@ def scale_stage_depth(repeats: Sequence[int], multiplier: float, trunc: str = "c
 
 @dataclass(frozen=True)
 class _Ctx:
-    """Settings shared by every block of a model."""
+    """Settings shared by every block of a model, and the dilation of the block being built."""
 
     act: str
     padding: str
@@ -159,6 +160,7 @@ class _Ctx:
     dw_group_size: int = 1
     divisor: int = 8
     attn: str = "se"
+    dilation: int = 1  # of a block's kxk convs: > 1 in the stages `output_stride` dilates
 
     def scale(self, chs: int) -> int:
         """A table's channel count at the model's width."""
@@ -186,12 +188,14 @@ def _depthwise(
     """The depthwise kxk conv of 'ds'/'ir' blocks, grouped `ctx.dw_group_size` channels per group."""
     padding = ctx.padding if padding is None else padding
     if ctx.dw_group_size == 1:
-        return create_conv2d_mixed(chs, chs, kernel, stride, True, padding)
+        return create_conv2d_mixed(chs, chs, kernel, stride, True, padding, ctx.dilation)
     if isinstance(kernel, tuple) or chs % ctx.dw_group_size:
         raise ValueError(
             f"a {kernel} conv on {chs} channels cannot use groups of {ctx.dw_group_size} channels"
         )
-    return create_conv2d(chs, chs, kernel, stride, groups=chs // ctx.dw_group_size, padding=padding)
+    return create_conv2d(
+        chs, chs, kernel, stride, ctx.dilation, groups=chs // ctx.dw_group_size, padding=padding
+    )
 
 
 def _space_to_depth(ctx: _Ctx, d: BlockDef, in_chs: int, act: str) -> tuple[nn.Module | None, ...]:
@@ -301,7 +305,9 @@ class CondConvResidual(_Residual):
         self.conv_pw = CondConv2d(in_chs, mid, 1, padding=pad, num_experts=e)
         self.bn1 = ctx.norm_act(mid, act)
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv_dw = CondConv2d(mid, mid, d.kernel, conv_stride, groups=mid, padding=pad, num_experts=e)
+        self.conv_dw = CondConv2d(
+            mid, mid, d.kernel, conv_stride, groups=mid, padding=pad, num_experts=e, dilation=ctx.dilation
+        )
         self.bn2 = ctx.norm_act(mid, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = CondConv2d(mid, out_chs, 1, padding=pad, num_experts=e)
@@ -326,7 +332,9 @@ class EdgeResidual(_Residual):
         self.has_skip = d.skip is not False and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
         groups = mid // d.group_size if d.group_size else 1  # groups counted on the expanded width
-        self.conv_exp = create_conv2d(in_chs, mid, d.kernel, conv_stride, groups=groups, padding=ctx.padding)
+        self.conv_exp = create_conv2d(
+            in_chs, mid, d.kernel, conv_stride, ctx.dilation, groups=groups, padding=ctx.padding
+        )
         self.bn1 = ctx.norm_act(mid, act)
         self.se = _make_se(ctx, mid, d.se_ratio, d.exp_ratio, act)
         self.conv_pwl = create_conv2d(mid, out_chs, 1, padding=ctx.padding)
@@ -345,7 +353,7 @@ class ConvBlock(_Residual):
         super().__init__()
         self.has_skip = bool(d.skip) and stride == 1 and in_chs == out_chs
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv = create_conv2d(in_chs, out_chs, d.kernel, conv_stride, padding=ctx.padding)
+        self.conv = create_conv2d(in_chs, out_chs, d.kernel, conv_stride, ctx.dilation, padding=ctx.padding)
         self.bn1 = ctx.norm_act(out_chs, d.act or ctx.act)
         self.drop_path = drop_path_layer(drop_path)
 
@@ -361,7 +369,9 @@ class ConvNormAct(nn.Module):
     ):
         super().__init__()
         conv_stride, self.aa = _strided(ctx, stride)
-        self.conv = create_conv2d(in_chs, out_chs, kernel, conv_stride, groups=groups, padding=ctx.padding)
+        self.conv = create_conv2d(
+            in_chs, out_chs, kernel, conv_stride, ctx.dilation, groups=groups, padding=ctx.padding
+        )
         self.bn = ctx.norm_act(out_chs, act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
@@ -426,6 +436,7 @@ class MobileAttention(_Residual):
             dw_kernel_size=d.kernel,
             padding=ctx.padding,
             bn_eps=ctx.bn_eps,
+            dilation=ctx.dilation,
         )
         self.layer_scale = _layer_scale(ctx, out_chs)
         self.drop_path = drop_path_layer(drop_path)
@@ -467,6 +478,7 @@ def build_stages(
     dw_group_size: int = 1,
     channel_divisor: int = 8,
     attn_layer: str = "se",
+    output_stride: int = 32,
 ) -> tuple[nn.Sequential, list[int], list[int], int]:
     """Instantiate a stage table.
 
@@ -479,7 +491,10 @@ def build_stages(
     `norm_group_size` channels per group) replaces BatchNorm; `dw_group_size` > 1 makes the depthwise convs of
     'ds'/'ir' blocks grouped convs of that many channels per group; `channel_divisor` is the multiple the scaled
     channels are rounded to; `attn_layer` 'gc' puts global context where the table says squeeze-excite.
+    Once the reduction (2 after the stem) would pass `output_stride` (8, 16 or 32), strided blocks keep
+    stride 1 and the blocks after them dilate instead; the strides returned are the table's.
     """
+    check_output_stride(output_stride)
     if se_style not in SE_STYLES:
         raise ValueError(f"se_style must be one of {tuple(SE_STYLES)}, got {se_style!r}")
     if depth_trunc not in DEPTH_TRUNCS:
@@ -522,11 +537,19 @@ def build_stages(
     plan = _space_to_depth_regions(plan)
     stage_rates = stage_drop_path_rates(drop_path_rate, [len(s) for s in plan], reach_end=False)
     out_stages, stage_chs, stage_strides = [], [], []
+    reduction, dilation = 2, 1
     for blocks, rates in zip(plan, stage_rates):
         mods = []
         for (d, stride), dpr in zip(blocks, rates):
             out_chs = ctx.scale(d.out_chs) * (SPACE_TO_DEPTH_FACTOR if d.s2d else 1)
-            mods.append(BLOCK_TYPES[d.kind](ctx, d, in_chs, out_chs, stride, dpr))
+            # a block whose stride would pass output_stride keeps stride 1 and the current dilation;
+            # the blocks after it dilate by that stride instead
+            block_ctx = replace(ctx, dilation=dilation)
+            reduction *= 2 if d.s2d == 1 else 1  # the space-to-depth conv downsamples and is never dilated
+            if reduction * stride > output_stride:
+                stride, dilation = 1, dilation * stride
+            reduction *= stride
+            mods.append(BLOCK_TYPES[d.kind](block_ctx, d, in_chs, out_chs, stride, dpr))
             in_chs = out_chs
         out_stages.append(nn.Sequential(*mods))
         stage_chs.append(in_chs)
@@ -613,12 +636,13 @@ class EfficientBackbone(ImageModel):
         )
         # A feature point (0 = stem, p = after stage p-1) is kept where the next stage downsamples, and at the end.
         self.feature_info, self._stage_ends = [], []
-        reduction = 2
+        # Reductions stop growing at output_stride (the stages after it dilate).
+        reduction, output_stride = 2, stage_options.get("output_stride", 32)
         point_chs = [stem_chs, *chs]
         next_stride = [*strides, 2]
         for p in range(len(point_chs)):
             if p > 0:
-                reduction *= strides[p - 1]
+                reduction = min(reduction * strides[p - 1], output_stride)
             if next_stride[p] > 1 or p == len(chs):
                 module = "bn1" if p == 0 else f"blocks.{p - 1}"
                 self.feature_info.append(

@@ -21,6 +21,7 @@ from torch.utils.checkpoint import checkpoint
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.activations import create_act
 from ..layers.attention_pool2d import AttentionPool2d
+from ..layers.conv2d_same import SamePadAvgPool2d
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import DropPath
 from ..layers.helpers import make_divisible
@@ -28,6 +29,7 @@ from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.reparam import conv_from_kernel, fuse_bn, pad_kernel, reparameterize
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from .base import ImageModel
 
 __all__ = [
@@ -81,11 +83,12 @@ class RepVggBlock(nn.Module):
         attn: nn.Module | None = None,
         drop_path: float = 0.0,
         act: str = "relu",
+        dilation: tuple[int, int] = (1, 1),
     ):
         super().__init__()
-        use_identity = in_chs == out_chs and stride == 1
+        use_identity = in_chs == out_chs and stride == 1 and dilation[0] == dilation[1]
         self.identity = nn.BatchNorm2d(out_chs) if use_identity else None
-        self.conv_kxk = ConvNormAct(in_chs, out_chs, kernel_size, stride, groups=groups)
+        self.conv_kxk = ConvNormAct(in_chs, out_chs, kernel_size, stride, dilation[0], groups=groups)
         self.conv_1x1 = ConvNormAct(in_chs, out_chs, 1, stride, groups=groups)
         self.drop_path = DropPath(drop_path) if drop_path > 0 and use_identity else nn.Identity()
         self.attn = attn if attn is not None else nn.Identity()
@@ -129,7 +132,10 @@ class RepVggBlock(nn.Module):
 
 class MobileOneBlock(nn.Module):
     """MobileOne block: `branches` kxk conv + BN branches, a 1x1 conv + BN "scale" branch (kxk > 1 only)
-    and a BN on the identity when shapes allow, summed, then optional SE and ReLU."""
+    and a BN on the identity when shapes allow, summed, then optional SE and ReLU.
+
+    `dilation` only decides the identity branch: the kxk convs stay undilated, as in timm.
+    """
 
     def __init__(
         self,
@@ -142,11 +148,12 @@ class MobileOneBlock(nn.Module):
         attn: nn.Module | None = None,
         drop_path: float = 0.0,
         act: str = "relu",
+        dilation: tuple[int, int] = (1, 1),
     ):
         super().__init__()
         if branches < 1:
             raise ValueError(f"branches must be >= 1, got {branches}")
-        use_identity = in_chs == out_chs and stride == 1
+        use_identity = in_chs == out_chs and stride == 1 and dilation[0] == dilation[1]
         self.identity = nn.BatchNorm2d(out_chs) if use_identity else None
         self.conv_kxk = nn.ModuleList(
             ConvNormAct(in_chs, out_chs, kernel_size, stride, groups=groups) for _ in range(branches)
@@ -191,14 +198,16 @@ class MobileOneBlock(nn.Module):
 
 
 class DownsampleAvg(nn.Module):
-    """Shortcut projection: 2x2 average pool (when strided) then 1x1 conv + BN."""
+    """Shortcut projection: 2x2 average pool (when strided; stride 1 and "SAME"-padded when dilated) then
+    1x1 conv + BN."""
 
-    def __init__(self, in_chs: int, out_chs: int, stride: int):
+    def __init__(self, in_chs: int, out_chs: int, stride: int, dilation: int = 1):
         super().__init__()
-        if stride > 1:
-            self.pool: nn.Module = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
-        else:
-            self.pool = nn.Identity()
+        self.pool: nn.Module = nn.Identity()
+        if dilation > 1:
+            self.pool = SamePadAvgPool2d(2, 1)
+        elif stride > 1:
+            self.pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
         self.conv = ConvNormAct(in_chs, out_chs, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -209,16 +218,22 @@ class BottleneckBlock(nn.Module):
     """1x1 -> 3x3 (strided by an average pool after it, "anti-aliased") -> 1x1, plus shortcut, then ReLU."""
 
     def __init__(
-        self, in_chs: int, out_chs: int, stride: int = 1, bottle_ratio: float = 0.25, drop_path: float = 0.0
+        self,
+        in_chs: int,
+        out_chs: int,
+        stride: int = 1,
+        bottle_ratio: float = 0.25,
+        drop_path: float = 0.0,
+        dilation: tuple[int, int] = (1, 1),
     ):
         super().__init__()
         mid = make_divisible(out_chs * bottle_ratio)
-        if stride != 1 or in_chs != out_chs:
-            self.shortcut: nn.Module = DownsampleAvg(in_chs, out_chs, stride)
+        if stride != 1 or in_chs != out_chs or dilation[0] != dilation[1]:
+            self.shortcut: nn.Module = DownsampleAvg(in_chs, out_chs, stride, dilation[0])
         else:
             self.shortcut = nn.Identity()
         self.conv1_1x1 = ConvNormAct(in_chs, mid, 1, act="relu")
-        self.conv2_kxk = ConvNormAct(mid, mid, 3, stride, act="relu", anti_alias=True)
+        self.conv2_kxk = ConvNormAct(mid, mid, 3, stride, dilation[0], act="relu", anti_alias=True)
         self.conv3_1x1 = ConvNormAct(mid, out_chs, 1)
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.act = nn.ReLU(inplace=True)
@@ -231,8 +246,11 @@ class BottleneckBlock(nn.Module):
         return self.act(self.drop_path(y) + self.shortcut(x))
 
 
-class DeepStem(nn.Module):
-    """Three 3x3 ConvNormActs (the first strided) and a 2x2 average pool: (B, C, H, W) -> (B, c3, H/4, W/4)."""
+class DeepStem(nn.Sequential):
+    """Three 3x3 ConvNormActs (the first strided) and a 2x2 average pool: (B, C, H, W) -> (B, c3, H/4, W/4).
+
+    A Sequential, as timm's, so that a features_only state dict flattens it ('stem_conv1...').
+    """
 
     def __init__(self, in_chans: int, chs: Sequence[int]):
         super().__init__()
@@ -250,16 +268,33 @@ class DeepStem(nn.Module):
         return self.pool(self.convs(x))
 
 
-def create_block(spec: BlockSpec, in_chs: int, stride: int, drop_path: float, attn: nn.Module) -> nn.Module:
-    """The block a spec describes."""
+def create_block(
+    spec: BlockSpec,
+    in_chs: int,
+    stride: int,
+    drop_path: float,
+    attn: nn.Module,
+    dilation: tuple[int, int] = (1, 1),
+) -> nn.Module:
+    """The block a spec describes; `dilation` is (its first kxk conv's, the stage's)."""
     if spec.type == "rep":
-        return RepVggBlock(in_chs, spec.out_chs, spec.kernel_size, stride, spec.groups, attn, drop_path)
+        return RepVggBlock(
+            in_chs, spec.out_chs, spec.kernel_size, stride, spec.groups, attn, drop_path, dilation=dilation
+        )
     if spec.type == "one":
         return MobileOneBlock(
-            in_chs, spec.out_chs, spec.kernel_size, stride, spec.groups, spec.branches, attn, drop_path
+            in_chs,
+            spec.out_chs,
+            spec.kernel_size,
+            stride,
+            spec.groups,
+            spec.branches,
+            attn,
+            drop_path,
+            dilation=dilation,
         )
     if spec.type == "bottle":
-        return BottleneckBlock(in_chs, spec.out_chs, stride, spec.bottle_ratio, drop_path)
+        return BottleneckBlock(in_chs, spec.out_chs, stride, spec.bottle_ratio, drop_path, dilation)
     raise ValueError(f"unknown block type {spec.type!r}; known: 'rep', 'one', 'bottle'")
 
 
@@ -274,9 +309,12 @@ class ByobNet(ImageModel):
         head_type: 'classifier' (global pool + linear) or 'attn_abs' (attention pooling; global_pool
             'token' or '').
         img_size: input size the attention pool's position embedding is laid out for (resampled otherwise).
+        output_stride: 32, or 16 / 8 to dilate the later stages instead of striding them.
         zero_init_last: zero the last BN of each bottleneck at init.
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as for every family.
     """
+
+    feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.0...'
 
     def __init__(
         self,
@@ -284,6 +322,7 @@ class ByobNet(ImageModel):
         stem: BlockSpec | Sequence[int],
         head_type: str = "classifier",
         img_size: int | Sequence[int] = 224,
+        output_stride: int = 32,
         zero_init_last: bool = True,
         num_classes: int = 1000,
         in_chans: int = 3,
@@ -296,6 +335,7 @@ class ByobNet(ImageModel):
             raise ValueError("need at least one stage, each with at least one block")
         if head_type not in ("classifier", "attn_abs"):
             raise ValueError(f"head_type must be 'classifier' or 'attn_abs', got {head_type!r}")
+        check_output_stride(output_stride)
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
@@ -311,13 +351,17 @@ class ByobNet(ImageModel):
             prev, reduction = stem[-1], 4
         depths = [len(s) for s in stages]
         rates = torch.linspace(0, drop_path_rate, sum(depths), device="cpu").split(depths)
-        built = []
+        built, dilation = [], 1
         for i, (specs, dprs) in enumerate(zip(stages, rates)):
             stride = specs[0].stride
+            if reduction >= output_stride and stride > 1:  # dilate instead of striding
+                stride, dilation = 1, dilation * stride
+            first_dilation = 1 if dilation in (1, 2) else 2
             blocks = []
             for j, spec in enumerate(specs):
                 s = stride if j == 0 else 1
-                blocks.append(create_block(spec, prev, s, float(dprs[j]), _se(spec.out_chs, spec)))
+                pair = (first_dilation if j == 0 else dilation, dilation)
+                blocks.append(create_block(spec, prev, s, float(dprs[j]), _se(spec.out_chs, spec), pair))
                 prev = spec.out_chs
             reduction *= stride
             built.append(nn.Sequential(*blocks))

@@ -17,6 +17,7 @@ from torch import nn
 from ..layers.blur_pool import BlurPool2d
 from ..layers.norm_act import BatchNormAct2d
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from ._stepped import SteppedCNN
 
 __all__ = ["DenseNet", "DenseLayer", "DenseBlock", "checkpoint_filter", "VARIANTS"]
@@ -86,6 +87,7 @@ class DenseNet(SteppedCNN):
         drop_rate: dropout before the classifier.
         proj_drop_rate: dropout after each dense layer.
         memory_efficient: start with gradient checkpointing on (as `set_grad_checkpointing()`).
+        output_stride: 32 only (accepted for timm-style code; DenseNet has no dilated stages).
     """
 
     feature_key_layout = "flat"
@@ -106,8 +108,10 @@ class DenseNet(SteppedCNN):
         drop_rate: float = 0.0,
         proj_drop_rate: float = 0.0,
         memory_efficient: bool = False,
+        output_stride: int = 32,
     ):
         super().__init__()
+        check_output_stride(output_stride, (32,))
         if stem_type not in STEM_TYPES:
             raise ValueError(f"stem_type must be one of {STEM_TYPES}, got {stem_type!r}")
         if not block_config or any(n < 1 for n in block_config):

@@ -55,6 +55,7 @@ class EfficientNet(EfficientBackbone):
         dw_group_size: channels per group of the depthwise convs of 'ds'/'ir' blocks (1: depthwise).
         channel_divisor: scaled channels are rounded to multiples of this.
         attn_layer: 'se' (squeeze-excite) or 'gc' (global context) where the stage table has an SE ratio.
+        output_stride: 32, or 16 / 8 to dilate the later stages instead of striding them.
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class EfficientNet(EfficientBackbone):
         dw_group_size: int = 1,
         channel_divisor: int = 8,
         attn_layer: str = "se",
+        output_stride: int = 32,
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -117,6 +119,7 @@ class EfficientNet(EfficientBackbone):
             dw_group_size=dw_group_size,
             channel_divisor=channel_divisor,
             attn_layer=attn_layer,
+            output_stride=output_stride,
         )
         if num_features:
             self.conv_head = create_conv2d(chs, num_features, 1, padding=pad_type)

@@ -25,6 +25,7 @@ from ..layers.drop import DropPath
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.reparam import conv_from_kernel, fuse_conv_bn, reparameterize
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from .base import ImageModel
 
 __all__ = ["HGNet", "HGBlock", "ConvBNAct", "checkpoint_filter", "VARIANTS"]
@@ -245,8 +246,11 @@ class HGNet(ImageModel):
         stages: four rows (in, mid, out, blocks, downsample, light_block, kernel_size, layer_num).
         use_lab: learnable affine after each activation (HGNetV2-B0..B3).
         head_hidden_size: width of the head's 1x1 conv before the classifier (None: no such conv).
+        output_stride: 32 only (accepted for timm-style code; HGNet has no dilated stages).
         num_classes, in_chans, global_pool ('avg', 'max', 'avgmax' or ''), drop_rate, drop_path_rate.
     """
+
+    feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.blocks...'
 
     def __init__(
         self,
@@ -255,6 +259,7 @@ class HGNet(ImageModel):
         stages: Sequence[Sequence],
         use_lab: bool = False,
         head_hidden_size: int | None = 2048,
+        output_stride: int = 32,
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -264,6 +269,7 @@ class HGNet(ImageModel):
         super().__init__()
         if stem_type not in ("v1", "v2"):
             raise ValueError(f"stem_type must be 'v1' or 'v2', got {stem_type!r}")
+        check_output_stride(output_stride, (32,))
         self.num_classes = num_classes
         self.drop_rate = drop_rate
         self.use_lab = use_lab

@@ -41,6 +41,7 @@ class MobileNetV3(EfficientBackbone):
         aa_layer: anti-aliased downsampling in the blocks ('avg', 'blurpc'; None: strided convs).
         se_style: how squeeze-excite is sized and gated (a key of `_efficient_blocks.SE_STYLES`).
         act_layer, pad_type, bn_eps: as for EfficientNet.
+        output_stride: 32, or 16 / 8 to dilate the later stages instead of striding them.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class MobileNetV3(EfficientBackbone):
         act_layer: str = "hard_swish",
         pad_type: str = "",
         bn_eps: float = 1e-5,
+        output_stride: int = 32,
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -86,6 +88,7 @@ class MobileNetV3(EfficientBackbone):
             drop_path_rate=drop_path_rate,
             layer_scale=layer_scale,
             aa_layer=aa_layer,
+            output_stride=output_stride,
         )
         self.global_pool = SelectAdaptivePool2d(global_pool)
         pooled = chs * self.global_pool.feat_mult()

@@ -21,6 +21,7 @@ from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.activations import create_act
+from ..layers.conv2d_same import SamePadAvgPool2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.helpers import make_divisible
@@ -28,6 +29,7 @@ from ..layers.norm_act import BatchNormAct2d, ConvBnAct
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from .base import ImageModel, check_num_classes
 
 __all__ = [
@@ -107,10 +109,20 @@ def _norm_layer(norm: str) -> Callable[[int], nn.Module]:
     return nn.BatchNorm2d
 
 
-def _shortcut(kind: str, in_chs: int, out_chs: int, stride: int, norm: str, preact: bool) -> nn.Module | None:
-    """The shortcut of a block: identity when the shape stays, else a projection (a strided 1x1 conv, or a
-    2x2 average pool then a 1x1 conv; normed unless `preact`), or None (no residual, `kind` '')."""
-    if stride == 1 and in_chs == out_chs:
+def _shortcut(
+    kind: str,
+    in_chs: int,
+    out_chs: int,
+    stride: int,
+    norm: str,
+    preact: bool,
+    dilation: tuple[int, int] = (1, 1),
+) -> nn.Module | None:
+    """The shortcut of a block: identity when the shape (and the dilation) stays, else a projection (a
+    strided 1x1 conv, or a 2x2 average pool then a 1x1 conv; normed unless `preact`), or None (no residual,
+    `kind` ''). In a dilated stage the pool keeps stride 1 ("SAME"-padded) once the block's first dilation
+    is above 1."""
+    if stride == 1 and in_chs == out_chs and dilation[0] == dilation[1]:
         return nn.Identity()
     if not kind:
         return None
@@ -121,7 +133,11 @@ def _shortcut(kind: str, in_chs: int, out_chs: int, stride: int, norm: str, prea
         proj = ConvBnAct(in_chs, out_chs, 1, conv_stride, act=False, norm=_norm_layer(norm))
     if kind == "conv1x1":
         return proj
-    pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+    pool: nn.Module = nn.Identity()
+    if dilation[0] > 1:
+        pool = SamePadAvgPool2d(2, 1)
+    elif stride > 1:
+        pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
     return nn.Sequential(pool, proj)
 
 
@@ -146,6 +162,7 @@ class RegBottleneck(nn.Module):
         norm: str = "batchnorm",
         downsample: str = "conv1x1",
         linear_out: bool = False,
+        dilation: tuple[int, int] = (1, 1),
     ):
         super().__init__()
         inner = int(round(out_chs * bottle_ratio))
@@ -153,7 +170,16 @@ class RegBottleneck(nn.Module):
             raise ValueError(f"bottleneck width {inner} is not a multiple of the group size {group_size}")
         norm_layer = _norm_layer(norm)
         self.conv1 = ConvBnAct(in_chs, inner, 1, act=act, norm=norm_layer)
-        self.conv2 = ConvBnAct(inner, inner, 3, stride, groups=inner // group_size, act=act, norm=norm_layer)
+        self.conv2 = ConvBnAct(
+            inner,
+            inner,
+            3,
+            stride,
+            dilation=dilation[0],
+            groups=inner // group_size,
+            act=act,
+            norm=norm_layer,
+        )
         self.se: nn.Module = nn.Identity()
         if se_ratio > 0:
             self.se = SEModule(
@@ -161,7 +187,7 @@ class RegBottleneck(nn.Module):
             )
         self.conv3 = ConvBnAct(inner, out_chs, 1, act=False, norm=norm_layer)
         self.act3 = create_act(None if linear_out else act)
-        self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, preact=False)
+        self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, False, dilation)
         self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
@@ -194,6 +220,7 @@ class RegPreBottleneck(nn.Module):
         norm: str = "batchnorm",
         downsample: str = "conv1x1",
         linear_out: bool = False,
+        dilation: tuple[int, int] = (1, 1),
     ):
         super().__init__()
         if norm != "batchnorm":
@@ -204,7 +231,8 @@ class RegPreBottleneck(nn.Module):
         self.norm1 = BatchNormAct2d(in_chs, act=act)
         self.conv1 = nn.Conv2d(in_chs, inner, 1, bias=False)
         self.norm2 = BatchNormAct2d(inner, act=act)
-        self.conv2 = nn.Conv2d(inner, inner, 3, stride, 1, groups=inner // group_size, bias=False)
+        d = dilation[0]
+        self.conv2 = nn.Conv2d(inner, inner, 3, stride, d, d, groups=inner // group_size, bias=False)
         self.se: nn.Module = nn.Identity()
         if se_ratio > 0:
             self.se = SEModule(
@@ -212,7 +240,7 @@ class RegPreBottleneck(nn.Module):
             )
         self.norm3 = BatchNormAct2d(inner, act=act)
         self.conv3 = nn.Conv2d(inner, out_chs, 1, bias=False)
-        self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, preact=True)
+        self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, True, dilation)
         self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
@@ -229,7 +257,11 @@ class RegPreBottleneck(nn.Module):
 
 
 class RegStage(nn.Module):
-    """A run of RegNet blocks `b1..bN`; the first one strides and changes width."""
+    """A run of RegNet blocks `b1..bN`; the first one strides and changes width.
+
+    In a dilated stage (`dilation` > 1) the blocks get (first, dilation) pairs: the first block's 3x3 conv
+    dilates by at most 2, the others by `dilation`.
+    """
 
     def __init__(
         self,
@@ -238,10 +270,12 @@ class RegStage(nn.Module):
         stride: int,
         drop_path_rates: Sequence[float],
         block_cls: type[RegBottleneck] | type[RegPreBottleneck] = RegBottleneck,
+        dilation: int = 1,
         **block_kwargs,
     ):
         super().__init__()
         self.grad_checkpointing = False
+        first_dilation = 1 if dilation in (1, 2) else 2
         for j in range(spec.depth):
             block = block_cls(
                 in_chs if j == 0 else spec.width,
@@ -249,6 +283,7 @@ class RegStage(nn.Module):
                 stride if j == 0 else 1,
                 spec.group_width,
                 drop_path=drop_path_rates[j],
+                dilation=(first_dilation if j == 0 else dilation, dilation),
                 **block_kwargs,
             )
             self.add_module(f"b{j + 1}", block)
@@ -274,6 +309,7 @@ class RegNet(ImageModel):
         num_features: width of a final 1x1 conv + norm + act before the pooling (0: none).
         act: 'relu' or another activation name ('silu' for RegNetZ/V).
         norm: 'batchnorm' or 'groupnorm' (groups of 16 channels).
+        output_stride: 32, or 16 / 8 to dilate the later stages instead of striding them.
         num_classes: classifier size; 0 gives pooled features.
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
@@ -299,6 +335,7 @@ class RegNet(ImageModel):
         num_features: int = 0,
         act: str = "relu",
         norm: str = "batchnorm",
+        output_stride: int = 32,
         num_classes: int = 1000,
         in_chans: int = 3,
         global_pool: str = "avg",
@@ -313,6 +350,7 @@ class RegNet(ImageModel):
             raise ValueError(f"norm must be one of {NORM_TYPES}, got {norm!r}")
         if num_features < 0:
             raise ValueError(f"num_features must be >= 0, got {num_features}")
+        check_output_stride(output_stride)
         create_act(act)  # a clear error for an unknown activation name
         specs = regnet_stages(w0, wa, wm, depth, group_size, bottle_ratio, group_min_ratio)
         if len(specs) != 4:
@@ -337,12 +375,16 @@ class RegNet(ImageModel):
             linear_out=linear_out,
         )
         block_cls = RegPreBottleneck if preact else RegBottleneck
-        chs, reduction = stem_width, 2
+        chs, reduction, dilation = stem_width, 2, 1
         self.stage_names = []
         for i, (spec, rates) in enumerate(zip(specs, stage_rates), start=1):
-            reduction *= 2
+            stride = 2
+            if reduction >= output_stride:  # dilate instead of striding
+                stride, dilation = 1, dilation * 2
+            reduction *= stride
             name = f"s{i}"
-            self.add_module(name, RegStage(chs, spec, 2, rates, block_cls, **block_kwargs))
+            stage = RegStage(chs, spec, stride, rates, block_cls, dilation, **block_kwargs)
+            self.add_module(name, stage)
             self.stage_names.append(name)
             self.feature_info.append(dict(num_chs=spec.width, reduction=reduction, module=name))
             chs = spec.width

@@ -19,13 +19,15 @@ from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.blur_pool import AA_TYPES, BlurPool2d, create_aa
-from ..layers.drop import drop_path_layer, stage_drop_path_rates
+from ..layers.conv2d_same import SamePadAvgPool2d
+from ..layers.drop import DropBlock2d, drop_path_layer, stage_drop_path_rates
 from ..layers.eca import EcaModule
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.helpers import make_divisible
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
+from ..utils.checks import check_output_stride, check_rate
 from ._resnet_variants import VARIANTS
 from .base import ImageModel, check_num_classes
 
@@ -36,12 +38,17 @@ STAGE_STRIDES = (1, 2, 2, 2)
 STEM_TYPES = ("", "deep", "deep_tiered")
 ATTN_TYPES = ("", "se", "eca")
 NORM_TYPES = ("batchnorm", "groupnorm")
+# DropBlock of each stage (block size, gamma scale); None: not applied. Only the last two stages drop blocks.
+DROP_BLOCKS: tuple[tuple[int, float] | None, ...] = (None, None, (5, 0.25), (3, 1.0))
 
 
-def _conv(in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+def _conv(
+    in_chs: int, out_chs: int, kernel_size: int, stride: int = 1, groups: int = 1, dilation: int = 1
+) -> nn.Conv2d:
     """Bias-free conv with 'same'-style padding for odd kernels."""
+    padding = dilation * (kernel_size // 2)
     return nn.Conv2d(
-        in_chs, out_chs, kernel_size, stride, padding=kernel_size // 2, groups=groups, bias=False
+        in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=False
     )
 
 
@@ -87,17 +94,24 @@ class BlockOptions:
             return EcaModule(nominal_chs)
         return None
 
-    def stride_and_aa(self, chs: int, stride: int) -> tuple[int, nn.Module]:
-        """(conv stride, anti-aliasing step) of a block's strided conv."""
+    def stride_and_aa(self, chs: int, stride: int, dilation_grows: bool = False) -> tuple[int, nn.Module]:
+        """(conv stride, anti-aliasing step) of a block's strided conv.
+
+        The first block of a dilated stage (`dilation_grows`) keeps its anti-aliasing at stride 1: a blur
+        pool still blurs, an average pool becomes an identity.
+        """
         if self.aa and stride > 1:
             return 1, create_aa(self.aa, chs, stride)
+        if self.aa == "blur" and dilation_grows:
+            return stride, BlurPool2d(chs, stride=1)
         return stride, nn.Identity()
 
 
 class BasicBlock(nn.Module):
     """Two 3x3 convs with an identity (or projected) shortcut; used by ResNet-10/18/34.
 
-    `widths` overrides (first conv, -, output) widths for pruned models.
+    `widths` overrides (first conv, -, output) widths for pruned models. `dilation` dilates the 3x3 convs
+    (`first_dilation`, the previous stage's, the first one); `drop_block` follows the first norm.
     """
 
     expansion = 1
@@ -113,6 +127,10 @@ class BasicBlock(nn.Module):
         drop_path: float = 0.0,
         opts: BlockOptions = BlockOptions(),
         widths: tuple[int, int, int] | None = None,
+        *,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        drop_block: nn.Module | None = None,
     ):
         super().__init__()
         if cardinality != 1 or base_width != 64:
@@ -120,11 +138,13 @@ class BasicBlock(nn.Module):
                 f"BasicBlock supports only cardinality=1 and base_width=64, got {cardinality} and {base_width}"
             )
         first, _, out_chs = widths or (planes // opts.reduce_first, planes, planes)
-        conv_stride, self.aa = opts.stride_and_aa(first, stride)
-        self.conv1 = _conv(in_chs, first, 3, conv_stride)
+        first_dilation = first_dilation or dilation
+        conv_stride, self.aa = opts.stride_and_aa(first, stride, first_dilation != dilation)
+        self.conv1 = _conv(in_chs, first, 3, conv_stride, dilation=first_dilation)
         self.bn1 = _norm(opts.norm, first)
+        self.drop_block = drop_block or nn.Identity()
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = _conv(first, out_chs, 3)
+        self.conv2 = _conv(first, out_chs, 3, dilation=dilation)
         self.bn2 = _norm(opts.norm, out_chs)
         self.se = opts.attention(out_chs, planes * self.expansion)
         self.act2 = nn.ReLU(inplace=True)
@@ -137,7 +157,7 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, planes, H/s, W/s)
         shortcut = x if self.downsample is None else self.downsample(x)
-        y = self.aa(self.act1(self.bn1(self.conv1(x))))
+        y = self.aa(self.act1(self.drop_block(self.bn1(self.conv1(x)))))
         y = self.bn2(self.conv2(y))
         if self.se is not None:
             y = self.se(y)
@@ -147,7 +167,8 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     """1x1 reduce -> 3x3 (grouped for ResNeXt) -> 1x1 expand (x4), with a shortcut; ResNet-14/26/50 and up.
 
-    `widths` overrides the (1x1, 3x3, output) widths for pruned models.
+    `widths` overrides the (1x1, 3x3, output) widths for pruned models. `first_dilation` dilates the 3x3
+    conv; `drop_block` follows its norm.
     """
 
     expansion = 4
@@ -163,16 +184,22 @@ class Bottleneck(nn.Module):
         drop_path: float = 0.0,
         opts: BlockOptions = BlockOptions(),
         widths: tuple[int, int, int] | None = None,
+        *,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        drop_block: nn.Module | None = None,
     ):
         super().__init__()
         width = int(planes * base_width / 64) * cardinality  # inner width; ResNeXt: groups x group width
         first, width, out_chs = widths or (width // opts.reduce_first, width, planes * self.expansion)
-        conv_stride, self.aa = opts.stride_and_aa(width, stride)
+        first_dilation = first_dilation or dilation
+        conv_stride, self.aa = opts.stride_and_aa(width, stride, first_dilation != dilation)
         self.conv1 = _conv(in_chs, first, 1)
         self.bn1 = _norm(opts.norm, first)
         self.act1 = nn.ReLU(inplace=True)
-        self.conv2 = _conv(first, width, 3, conv_stride, groups=cardinality)
+        self.conv2 = _conv(first, width, 3, conv_stride, groups=cardinality, dilation=first_dilation)
         self.bn2 = _norm(opts.norm, width)
+        self.drop_block = drop_block or nn.Identity()
         self.act2 = nn.ReLU(inplace=True)
         self.conv3 = _conv(width, out_chs, 1)
         self.bn3 = _norm(opts.norm, out_chs)
@@ -188,7 +215,7 @@ class Bottleneck(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, 4 * planes, H/s, W/s)
         shortcut = x if self.downsample is None else self.downsample(x)
         y = self.act1(self.bn1(self.conv1(x)))
-        y = self.aa(self.act2(self.bn2(self.conv2(y))))
+        y = self.aa(self.act2(self.drop_block(self.bn2(self.conv2(y)))))
         y = self.bn3(self.conv3(y))
         if self.se is not None:
             y = self.se(y)
@@ -199,15 +226,25 @@ BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "
 
 
 def _shortcut(
-    in_chs: int, out_chs: int, stride: int, avg_down: bool, kernel_size: int = 1, norm: str = "batchnorm"
+    in_chs: int,
+    out_chs: int,
+    stride: int,
+    avg_down: bool,
+    kernel_size: int = 1,
+    norm: str = "batchnorm",
+    dilation: int = 1,
+    first_dilation: int = 1,
 ) -> nn.Sequential:
-    """Projection shortcut: strided conv (1x1, or `kernel_size` when strided) + norm, or (ResNet-D) a 2x2
-    average pool then a 1x1 conv + norm."""
+    """Projection shortcut: strided conv (1x1, or `kernel_size` when strided or dilated) + norm, or
+    (ResNet-D) a 2x2 average pool (stride 1, "SAME"-padded, in a dilated stage) then a 1x1 conv + norm."""
     if not avg_down:
-        k = kernel_size if stride > 1 else 1
-        return nn.Sequential(_conv(in_chs, out_chs, k, stride), _norm(norm, out_chs))
+        k = kernel_size if stride > 1 or dilation > 1 else 1
+        conv = _conv(in_chs, out_chs, k, stride, dilation=first_dilation if k > 1 else 1)
+        return nn.Sequential(conv, _norm(norm, out_chs))
     pool: nn.Module = nn.Identity()
-    if stride > 1:
+    if dilation > 1:
+        pool = SamePadAvgPool2d(2, 1)
+    elif stride > 1:
         pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
     return nn.Sequential(pool, _conv(in_chs, out_chs, 1), _norm(norm, out_chs))
 
@@ -261,8 +298,10 @@ class ResNet(ImageModel):
         attn, se_ratio, aa, norm, block_reduce_first: the `BlockOptions` of every block (aa also sets the
             stem pooling).
         block_widths: per-block (first, inner, output) widths of a pruned model, in block order.
+        output_stride: 32, or 16 / 8 to dilate the later stages instead of striding them.
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth, rising linearly to this rate over the blocks.
+        drop_block_rate: DropBlock rate in the last two stages (training only).
         zero_init_last: zero the last norm of every block at init.
     """
 
@@ -287,8 +326,10 @@ class ResNet(ImageModel):
         norm: str = "batchnorm",
         block_reduce_first: int = 1,
         block_widths: Sequence[tuple[int, int, int]] | None = None,
+        output_stride: int = 32,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        drop_block_rate: float = 0.0,
         zero_init_last: bool = True,
     ):
         super().__init__()
@@ -311,6 +352,8 @@ class ResNet(ImageModel):
             raise ValueError(
                 f"block_widths needs one (first, inner, out) triple per block ({sum(layers)}), got {len(block_widths)}"
             )
+        check_output_stride(output_stride)
+        check_rate("drop_block_rate", drop_block_rate)
         opts = BlockOptions(attn, se_ratio, aa, norm, block_reduce_first)
         self.num_classes = num_classes
         self.drop_rate = drop_rate
@@ -328,24 +371,47 @@ class ResNet(ImageModel):
         self.maxpool = _stem_pool(chs, replace_stem_pool, aa, norm)
         self.feature_info = [dict(num_chs=chs, reduction=2, module="act1")]
 
-        # Stages, with stochastic depth rising linearly from 0 to drop_path_rate over all blocks.
+        # Stages, with stochastic depth rising linearly from 0 to drop_path_rate over all blocks. Once the
+        # reduction reaches output_stride, stages dilate their convs instead of striding.
         stage_rates = stage_drop_path_rates(drop_path_rate, layers)
         widths = iter(block_widths or [None] * sum(layers))
-        reduction = 4
-        stage_specs = zip(blocks_per_stage, channels, STAGE_STRIDES, stage_rates)
-        for i, (kind, planes, stride, rates) in enumerate(stage_specs, start=1):
+        reduction, dilation = 4, 1
+        stage_specs = zip(blocks_per_stage, channels, STAGE_STRIDES, stage_rates, DROP_BLOCKS)
+        for i, (kind, planes, stride, rates, drop_block) in enumerate(stage_specs, start=1):
             block_cls = BLOCKS[kind]
+            prev_dilation = dilation
+            if reduction >= output_stride:
+                dilation, stride = dilation * stride, 1
+            reduction *= stride
             blocks = []
             for j, dpr in enumerate(rates):
                 s = stride if j == 0 else 1
+                first_dilation = prev_dilation if j == 0 else dilation
                 w = next(widths)
                 out_chs = w[2] if w else planes * block_cls.expansion
                 down = None
                 if s != 1 or chs != out_chs:
-                    down = _shortcut(chs, out_chs, s, avg_down, down_kernel_size, norm)
-                blocks.append(block_cls(chs, planes, s, down, cardinality, base_width, dpr, opts, w))
+                    down = _shortcut(
+                        chs, out_chs, s, avg_down, down_kernel_size, norm, dilation, first_dilation
+                    )
+                db = DropBlock2d(drop_block_rate, *drop_block) if drop_block and drop_block_rate else None
+                blocks.append(
+                    block_cls(
+                        chs,
+                        planes,
+                        s,
+                        down,
+                        cardinality,
+                        base_width,
+                        dpr,
+                        opts,
+                        w,
+                        dilation=dilation,
+                        first_dilation=first_dilation,
+                        drop_block=db,
+                    )
+                )
                 chs = out_chs
-            reduction *= stride
             self.add_module(f"layer{i}", nn.Sequential(*blocks))
             self.feature_info.append(dict(num_chs=chs, reduction=reduction, module=f"layer{i}"))
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
-from ..layers.conv2d_same import pad_same
+from ..layers.conv2d_same import SamePadAvgPool2d, SamePadMaxPool2d
 from ..layers.drop import DropPath
 from ..layers.helpers import make_divisible
 from ..layers.norm_act import BatchNormAct2d
@@ -42,9 +42,6 @@ __all__ = [
     "checkpoint_filter",
     "VARIANTS",
 ]
-
-# traced graphs call pad_same as a leaf (torch.fx.wrap patches the calling module only)
-torch.fx.wrap("pad_same")
 
 NORMS = ("batchnorm", "groupnorm", "evonorm_s0", "frn_tlu")
 CONVS = ("plain", "std", "std_same")
@@ -87,30 +84,6 @@ def make_conv(conv: str, std_eps: float = 1e-6) -> ConvFactory:
         return nn.Conv2d(in_chs, out_chs, k, stride, pad, dilation, groups, bias=False)
 
     return build
-
-
-class SamePadAvgPool2d(nn.Module):
-    """2x2 average pool with TF-"SAME" zero padding (the shortcut pool of a dilated stage)."""
-
-    def __init__(self, kernel_size: int = 2, stride: int = 1):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k, s = (self.kernel_size,) * 2, (self.stride,) * 2
-        return F.avg_pool2d(pad_same(x, k, s, (1, 1)), k, s, ceil_mode=True, count_include_pad=False)
-
-
-class SamePadMaxPool2d(nn.Module):
-    """Max pool with TF-"SAME" padding (by -inf, so padding never wins): the 'same' stem's pool."""
-
-    def __init__(self, kernel_size: int = 3, stride: int = 2):
-        super().__init__()
-        self.kernel_size, self.stride = kernel_size, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, ceil(H/s), ceil(W/s))
-        k, s = (self.kernel_size,) * 2, (self.stride,) * 2
-        return F.max_pool2d(pad_same(x, k, s, (1, 1), value=float("-inf")), k, s)
 
 
 class Shortcut(nn.Module):
@@ -337,6 +310,8 @@ class ResNetV2(ImageModel):
         num_classes, in_chans, global_pool, drop_rate, drop_path_rate: as for every family.
         zero_init_last: zero the last conv of every block at init.
     """
+
+    feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.blocks...'
 
     def __init__(
         self,

@@ -175,6 +175,8 @@ class SwinTransformerV2Cr(ImageModel):
             stochastic depth rising linearly over the blocks.
     """
 
+    feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.blocks...'
+
     def __init__(
         self,
         img_size: int | Sequence[int] = 224,

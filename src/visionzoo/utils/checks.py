@@ -9,7 +9,7 @@ import math
 from collections.abc import Collection
 from typing import Any
 
-__all__ = ["check_bool", "check_choice", "check_float", "check_int", "check_rate"]
+__all__ = ["check_bool", "check_choice", "check_float", "check_int", "check_output_stride", "check_rate"]
 
 
 def _type_error(name: str, expected: str, value: Any) -> TypeError:
@@ -66,4 +66,13 @@ def check_choice(name: str, value: Any, choices: Collection[str]) -> str:
         raise _type_error(name, "a str", value)
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_output_stride(value: Any, supported: Collection[int] = (8, 16, 32)) -> int:
+    """An output stride the family can build: one of `supported` ((32,) for a family that cannot dilate)."""
+    check_int("output_stride", value)
+    if value not in supported:
+        note = "" if len(supported) > 1 else " (this family has no dilated stages)"
+        raise ValueError(f"output_stride must be one of {tuple(supported)}{note}, got {value}")
     return value
