@@ -21,10 +21,11 @@ from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.activations import create_act
+from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.helpers import make_divisible
-from ..layers.norm_act import BatchNormAct2d, ConvBnAct
+from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
@@ -118,7 +119,7 @@ def _shortcut(kind: str, in_chs: int, out_chs: int, stride: int, norm: str, prea
     if preact:
         proj: nn.Module = nn.Conv2d(in_chs, out_chs, 1, conv_stride, bias=False)
     else:
-        proj = ConvBnAct(in_chs, out_chs, 1, conv_stride, act=False, norm=_norm_layer(norm))
+        proj = ConvNormAct(in_chs, out_chs, 1, conv_stride, act=False, norm=_norm_layer(norm))
     if kind == "conv1x1":
         return proj
     pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
@@ -152,14 +153,16 @@ class RegBottleneck(nn.Module):
         if inner % group_size:
             raise ValueError(f"bottleneck width {inner} is not a multiple of the group size {group_size}")
         norm_layer = _norm_layer(norm)
-        self.conv1 = ConvBnAct(in_chs, inner, 1, act=act, norm=norm_layer)
-        self.conv2 = ConvBnAct(inner, inner, 3, stride, groups=inner // group_size, act=act, norm=norm_layer)
+        self.conv1 = ConvNormAct(in_chs, inner, 1, act=act, norm=norm_layer)
+        self.conv2 = ConvNormAct(
+            inner, inner, 3, stride, groups=inner // group_size, act=act, norm=norm_layer
+        )
         self.se: nn.Module = nn.Identity()
         if se_ratio > 0:
             self.se = SEModule(
                 inner, int(round(in_chs * se_ratio)), act_layer=functools.partial(create_act, act)
             )
-        self.conv3 = ConvBnAct(inner, out_chs, 1, act=False, norm=norm_layer)
+        self.conv3 = ConvNormAct(inner, out_chs, 1, act=False, norm=norm_layer)
         self.act3 = create_act(None if linear_out else act)
         self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, preact=False)
         self.drop_path = drop_path_layer(drop_path)
@@ -325,7 +328,7 @@ class RegNet(ImageModel):
         if preact:
             self.stem: nn.Module = nn.Conv2d(in_chans, stem_width, 3, 2, 1, bias=False)
         else:
-            self.stem = ConvBnAct(in_chans, stem_width, 3, 2, act=act, norm=_norm_layer(norm))
+            self.stem = ConvNormAct(in_chans, stem_width, 3, 2, act=act, norm=_norm_layer(norm))
         self.feature_info = [dict(num_chs=stem_width, reduction=2, module="stem")]
         stage_rates = stage_drop_path_rates(drop_path_rate, [s.depth for s in specs])
         block_kwargs = dict(
@@ -348,7 +351,7 @@ class RegNet(ImageModel):
             chs = spec.width
         # after the last stage: a 1x1 conv to num_features, or the activation the blocks left out, or nothing
         if num_features:
-            self.final_conv: nn.Module = ConvBnAct(chs, num_features, 1, act=act, norm=_norm_layer(norm))
+            self.final_conv: nn.Module = ConvNormAct(chs, num_features, 1, act=act, norm=_norm_layer(norm))
             chs = num_features
         else:
             self.final_conv = create_act(act if (linear_out or preact) else None)
@@ -445,7 +448,7 @@ class RegNet(ImageModel):
             setattr(self, name, nn.Identity())
         # a final conv is not part of the feature maps: it goes with the later stages or with the head
         prune_end = last < len(self.stage_names) or (
-            (prune_norm or prune_head) and isinstance(self.final_conv, ConvBnAct)
+            (prune_norm or prune_head) and isinstance(self.final_conv, ConvNormAct)
         )
         if prune_end:
             self.final_conv = nn.Identity()
