@@ -567,10 +567,14 @@ def _variant(
     )
 
 
-_TINY = (96, (2, 2, 6, 2), (3, 6, 12, 24))
-_SMALL = (96, (2, 2, 18, 2), (3, 6, 12, 24))
-_BASE = (128, (2, 2, 18, 2), (4, 8, 16, 32))
-_LARGE = (192, (2, 2, 18, 2), (6, 12, 24, 48))
+# width, blocks and heads per stage of the Swin sizes, shared by v1, V2 and V2 CR
+SIZES: dict[str, dict] = {
+    "tiny": dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+    "small": dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
+    "base": dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
+    "large": dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
+}
+_TINY, _SMALL, _BASE, _LARGE = (tuple(SIZES[k].values()) for k in ("tiny", "small", "base", "large"))
 
 VARIANTS: dict[str, dict] = {
     "swin_tiny_patch4_window7_224": _variant(*_TINY, window=7, img=224),

@@ -26,7 +26,7 @@ from torch import nn
 from ..layers.relative_position import log_spaced_relative_coords, relative_position_index
 from ..layers.window import windowed_attention
 from ..registry import register_variants
-from .swin_transformer import PatchMerging, SwinBlock, SwinStage, SwinTransformer
+from .swin_transformer import SIZES, PatchMerging, SwinBlock, SwinStage, SwinTransformer
 
 __all__ = ["SwinTransformerV2", "WindowAttentionV2", "checkpoint_filter"]
 
@@ -223,10 +223,7 @@ def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> 
 
 # -- variants -----------------------------------------------------------------------------------
 
-_TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
-_SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
-_BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
-_LARGE = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
+_TINY, _SMALL, _BASE, _LARGE = (SIZES[k] for k in ("tiny", "small", "base", "large"))
 # fine-tuned at a larger window from window-12 (192 px) pre-training; the last stage's map was 6 wide
 _FROM_12 = dict(pretrained_window_sizes=(12, 12, 12, 6))
 

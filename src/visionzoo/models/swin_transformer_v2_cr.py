@@ -22,7 +22,7 @@ from ..layers.mlp import Mlp
 from ..layers.relative_position import log_pairwise_offsets
 from ..layers.window import stage_window_sizes, windowed_attention
 from ..registry import register_variants
-from .swin_transformer import SwinBase, SwinBlock, SwinStage
+from .swin_transformer import SIZES, SwinBase, SwinBlock, SwinStage
 
 __all__ = ["SwinTransformerV2Cr", "checkpoint_filter"]
 
@@ -257,10 +257,7 @@ def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> 
 
 # -- variants -----------------------------------------------------------------------------------
 
-_TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
-_SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
-_BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
-_LARGE = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
+_TINY, _SMALL, _BASE, _LARGE = (SIZES[k] for k in ("tiny", "small", "base", "large"))
 _GIANT = dict(embed_dim=512, depths=(2, 2, 42, 2), num_heads=(16, 32, 64, 128), extra_norm_period=6)
 _NS = dict(extra_norm_stage=True)  # every stage ends with a norm
 
