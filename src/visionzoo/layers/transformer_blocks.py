@@ -18,6 +18,7 @@ from torch import nn
 
 from .attention import Attention
 from .drop import drop_path_layer
+from .layer_scale import LayerScale
 from .mlp import Mlp
 
 __all__ = [
@@ -33,21 +34,6 @@ __all__ = [
 
 NormFactory = Callable[[int], nn.Module]
 DEFAULT_NORM: NormFactory = partial(nn.LayerNorm, eps=1e-6)
-
-
-class LayerScale(nn.Module):
-    """Learned per-channel scaling of a residual branch."""
-
-    def __init__(self, dim: int, init_values: float = 1e-5):
-        super().__init__()
-        self.init_values = init_values
-        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
-
-    def reset_parameters(self) -> None:
-        nn.init.constant_(self.gamma, self.init_values)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
 
 
 @dataclass(frozen=True)
