@@ -109,10 +109,9 @@ def run(args: argparse.Namespace) -> int:
 def _optimized(name: str, precision: str | None, compile: bool | None, device, img_size) -> object:
     """`name` with random weights, prepared by `visionzoo.optimize` (--fast)."""
     from ..fast_inference import fastest_precision, optimize
-    from ..tools._common import model_input_size
-    from ..tools.benchmark import instantiate
+    from ..tools._common import model_input_size, tool_model
 
-    _, model = instantiate(name, img_size)  # random weights, built for the input size
+    _, model = tool_model(name, img_size)  # random weights, built for the input size
     input_size = None if img_size is None else (model_input_size(model)[0], *img_size)
     return optimize(
         model,

@@ -65,31 +65,28 @@ class RmsNorm2d(nn.Module):
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(num_channels)) if affine else None
 
+    @staticmethod
+    def _second_moment(y: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, 1, H, W)
+        """The per-position statistic the map is divided by the root of: the mean square here."""
+        return y.pow(2).mean(dim=1, keepdim=True)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
         y = x.float()
-        y = y * torch.rsqrt(y.pow(2).mean(dim=1, keepdim=True) + self.eps)
+        y = y * torch.rsqrt(self._second_moment(y) + self.eps)
         if self.weight is not None:
             y = y * self.weight.float().view(1, -1, 1, 1)
         return y.to(x.dtype)
 
 
-class SimpleNorm2d(nn.Module):
+class SimpleNorm2d(RmsNorm2d):
     """Scale-only norm over the channels of an NCHW map: x / sqrt(var(x) + eps) * weight.
 
     Unlike LayerNorm the mean is not subtracted; the variance is the unbiased (n - 1) one, as in timm.
     """
 
-    def __init__(self, num_channels: int, eps: float = 1e-6, affine: bool = True):
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(num_channels)) if affine else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, C, H, W)
-        y = x.float()
-        y = y * torch.rsqrt(y.var(dim=1, keepdim=True) + self.eps)
-        if self.weight is not None:
-            y = y * self.weight.float().view(1, -1, 1, 1)
-        return y.to(x.dtype)
+    @staticmethod
+    def _second_moment(y: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, 1, H, W)
+        return y.var(dim=1, keepdim=True)
 
 
 # Channel norms of NCHW maps by the names architecture tables use.

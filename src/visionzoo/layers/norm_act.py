@@ -1,28 +1,16 @@
-"""Normalisation fused with an activation, and conv + norm + activation."""
+"""Normalisation fused with an activation (conv + norm + activation is `conv_norm_act.ConvNormAct`)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 import torch.fx
 from torch import nn
 
 from .activations import create_act
-from .helpers import to_2tuple
 from .norm import LayerNorm2d
 from .sample_norm import EvoNorm2dS0, GroupNormAct
 
-__all__ = [
-    "BatchNormAct2d",
-    "LayerNormAct2d",
-    "NORM_ACT_KINDS",
-    "create_norm_act",
-    "ConvBnAct",
-    "check_4d",
-    "inception_conv",
-    "symmetric_padding",
-]
+__all__ = ["BatchNormAct2d", "LayerNormAct2d", "NORM_ACT_KINDS", "create_norm_act", "check_4d"]
 
 
 def check_4d(x: torch.Tensor) -> torch.Tensor:
@@ -85,52 +73,3 @@ def create_norm_act(
         return GroupNormAct(num_channels, groups, eps, act=act)
     return EvoNorm2dS0(num_channels, groups, apply_act=act is not None, eps=eps)
 
-
-def symmetric_padding(
-    kernel_size: int | tuple[int, int], stride: int = 1, dilation: int = 1
-) -> tuple[int, int]:
-    """PyTorch-style symmetric padding per axis: ((stride - 1) + dilation * (k - 1)) // 2."""
-    kh, kw = to_2tuple(kernel_size, "kernel_size")
-    return ((stride - 1 + dilation * (kh - 1)) // 2, (stride - 1 + dilation * (kw - 1)) // 2)
-
-
-class ConvBnAct(nn.Module):
-    """Bias-free conv -> norm (BatchNorm, eps `eps`) -> activation; keys `conv` and `bn`.
-
-    `padding=None` pads symmetrically for the kernel, stride and dilation; an int or (h, w) pair is used
-    as given (the Inception stems use 0). Kernels may be non-square ((1, 7) in Inception). `act`: True
-    (ReLU), False (none) or an activation name; `norm`: another norm class, built from the channel count.
-    """
-
-    def __init__(
-        self,
-        in_chs: int,
-        out_chs: int,
-        kernel_size: int | tuple[int, int],
-        stride: int = 1,
-        padding: int | tuple[int, int] | None = None,
-        dilation: int = 1,
-        groups: int = 1,
-        eps: float = 1e-5,
-        act: bool | str = True,
-        norm: Callable[[int], nn.Module] | None = None,
-    ):
-        super().__init__()
-        pad = symmetric_padding(kernel_size, stride, dilation) if padding is None else padding
-        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, pad, dilation, groups=groups, bias=False)
-        self.bn = nn.BatchNorm2d(out_chs, eps=eps) if norm is None else norm(out_chs)
-        self.act = create_act("relu" if act is True else act or None, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H/s, W/s)
-        return self.act(self.bn(self.conv(x)))
-
-
-def inception_conv(
-    in_chs: int,
-    out_chs: int,
-    kernel_size: int | tuple[int, int],
-    stride: int = 1,
-    padding: int | tuple[int, int] = 0,
-) -> ConvBnAct:
-    """The Inception networks' conv unit: unpadded unless `padding` is given, BatchNorm eps 1e-3 (TF's)."""
-    return ConvBnAct(in_chs, out_chs, kernel_size, stride, padding, eps=1e-3)

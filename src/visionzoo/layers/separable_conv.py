@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .norm_act import BatchNormAct2d, symmetric_padding
+from .conv_norm_act import symmetric_padding
+from .norm_act import BatchNormAct2d
 
 __all__ = ["SeparableConv2d", "SeparableConvBnAct", "PreActSeparableConv"]
 

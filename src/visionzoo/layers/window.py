@@ -1,14 +1,22 @@
-"""Window geometry of shifted-window attention (Swin v1 and v2): partition, merge, shift mask, stage sizes."""
+"""Shifted-window attention (Swin v1 and v2): window geometry (partition, merge, shift mask, stage sizes) and
+the attention over windows folded into the batch."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .helpers import to_2tuple
 
-__all__ = ["shifted_window_mask", "stage_window_sizes", "window_merge", "window_partition"]
+__all__ = [
+    "shifted_window_mask",
+    "stage_window_sizes",
+    "window_merge",
+    "window_partition",
+    "windowed_attention",
+]
 
 # Score added to attention between tokens that came from different image regions after the cyclic shift.
 _MASKED = -100.0
@@ -65,3 +73,33 @@ def stage_window_sizes(window_size: int | Sequence, num_stages: int) -> tuple[Si
             f"window_size must be an int, an (h, w) pair or one per stage ({num_stages}), got {window_size!r}"
         )
     return tuple(to_2tuple(w, "window_size") for w in window_size)
+
+
+def windowed_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    bias: torch.Tensor,
+    mask: torch.Tensor | None,
+    batch: int,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+) -> torch.Tensor:
+    """Attention inside windows folded into the batch (SDPA's fast kernels, and ONNX, take 4-D inputs).
+
+    q, k, v: [B*nW, heads, N, hd]; bias: [heads, N, N], added to every window's scores; mask: [nW, N, N]
+    (shifted windows) or None; batch: B. `scale` is SDPA's (None: 1/sqrt(hd)). Returns [B*nW, N, heads, hd].
+    """
+    bn, heads, n, _ = q.shape
+    bias = bias.unsqueeze(0)  # [1, heads, N, N]
+    if mask is not None:
+        bias = bias + mask.unsqueeze(1)  # [nW, heads, N, N]
+        bias = bias.unsqueeze(0).expand(batch, -1, -1, -1, -1).reshape(bn, heads, n, n)
+    out = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=bias.to(q.dtype), dropout_p=dropout_p, scale=scale
+    )  # [B*nW, heads, N, hd]
+    out = out.transpose(1, 2)  # [B*nW, N, heads, hd]
+    if torch.compiler.is_exporting():
+        # exporters may lower SDPA to a kernel with another output layout than the traced one
+        out = out.clone(memory_format=torch.contiguous_format)
+    return out

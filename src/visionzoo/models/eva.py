@@ -21,7 +21,6 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from ..features import feature_take_indices, to_output_fmt
 from ..layers.attention import Attention, LatentAttentionPool
 from ..layers.drop import DropPath
 from ..layers.grad_checkpoint import checkpoint_active
@@ -32,14 +31,13 @@ from ..layers.pos_embed import resample_abs_pos_embed
 from ..layers.prefix_tokens import join_prefix_tokens
 from ..layers.rope import ROPE_TYPES, create_rope
 from ..registry import register_variants
-from .base import ImageModel
+from ._token_model import TokenModel
 from .eva_variants import VARIANTS
 
 __all__ = ["Eva", "EvaBlock", "checkpoint_filter"]
 
 POOL_TYPES = ("", "token", "avg", "max", "avgmax", "map")
 ATTN_TYPES = ("eva", "rope")
-OUTPUT_FMTS = ("NCHW", "NHWC", "NLC")
 
 LayerNorm = partial(nn.LayerNorm, eps=1e-6)
 
@@ -135,7 +133,7 @@ class EvaBlock(nn.Module):
         return x + self.drop_path2(y if self.gamma_2 is None else self.gamma_2 * y)
 
 
-class Eva(ImageModel):
+class Eva(TokenModel):
     """Vision Transformer with absolute and/or rotary position embeddings (EVA, EVA02, DINOv3, PE, ...).
 
     Argument names are timm's. Beyond `VisionTransformer`'s:
@@ -155,9 +153,6 @@ class Eva(ImageModel):
         norm_layer: norm constructor (LayerNorm eps 1e-6 by default).
         head_init_scale: scale of the classifier's init.
     """
-
-    output_fmt = "NLC"  # forward_features gives tokens [B, N, D], not a map
-    feature_key_layout = "wrapped"
 
     def __init__(
         self,
@@ -420,48 +415,11 @@ class Eva(ImageModel):
         x = self.head_drop(self.fc_norm(self.pool(x)))
         return x if pre_logits else self.head(x)
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-        return_prefix_tokens: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Patch-token maps after the blocks in `indices`: [B, D, h, w] (NCHW), [B, h, w, D] (NHWC) or
-        [B, h*w, D] (NLC). With `return_prefix_tokens`, each entry is (map, prefix tokens [B, n, D])."""
-        if output_fmt not in OUTPUT_FMTS:
-            raise ValueError(f"output_fmt must be one of {OUTPUT_FMTS}, got {output_fmt!r}")
-        take, last = feature_take_indices(len(self.blocks), indices)
-        b, _, height, width = x.shape
-        h, w = self.patch_embed.feat_size((height, width))
+    def _forward_blocks(
+        self, x: torch.Tensor, take: Sequence[int] = (), stop: int = -1
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x, rope = self._embed(x)
-        x, kept = self._run_blocks(x, rope, take, last if stop_early else -1)
-        maps, prefixes = [], []
-        for y in kept:
-            y = self.norm(y) if norm else y
-            prefixes.append(y[:, : self.num_prefix_tokens])
-            y = y[:, self.num_prefix_tokens :]  # [B, h*w, D]
-            if output_fmt != "NLC":
-                y = to_output_fmt(y.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous(), output_fmt)
-            maps.append(y)
-        out = list(zip(maps, prefixes)) if return_prefix_tokens else maps
-        return out if intermediates_only else (self.norm(x), out)
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        take, last = feature_take_indices(len(self.blocks), indices)
-        self.blocks = self.blocks[: last + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-        if prune_head:
-            self.attn_pool = None
-            self.fc_norm = nn.Identity()
-            self.reset_classifier(0, "")
-        return take
+        return self._run_blocks(x, rope, take, stop)
 
 
 # ------------------------------------------------------------------------ checkpoints

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..layers.branches import ConcatBranches, valid_avg_pool3x3
-from ..layers.norm_act import inception_conv as conv
+from ..layers.conv_norm_act import inception_conv as conv
 from ..registry import register_variants
 from ._stepped import SteppedCNN
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers.norm_act import inception_conv as conv
+from ..layers.conv_norm_act import inception_conv as conv
 from ..registry import register_variants
 from ._stepped import SteppedCNN
 

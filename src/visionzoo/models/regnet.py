@@ -22,10 +22,11 @@ from torch import nn
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.activations import create_act
 from ..layers.conv2d_same import SamePadAvgPool2d
+from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.helpers import make_divisible
-from ..layers.norm_act import BatchNormAct2d, ConvBnAct
+from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
 from ..registry import register_variants
@@ -130,7 +131,7 @@ def _shortcut(
     if preact:
         proj: nn.Module = nn.Conv2d(in_chs, out_chs, 1, conv_stride, bias=False)
     else:
-        proj = ConvBnAct(in_chs, out_chs, 1, conv_stride, act=False, norm=_norm_layer(norm))
+        proj = ConvNormAct(in_chs, out_chs, 1, conv_stride, act=False, norm=_norm_layer(norm))
     if kind == "conv1x1":
         return proj
     pool: nn.Module = nn.Identity()
@@ -169,8 +170,8 @@ class RegBottleneck(nn.Module):
         if inner % group_size:
             raise ValueError(f"bottleneck width {inner} is not a multiple of the group size {group_size}")
         norm_layer = _norm_layer(norm)
-        self.conv1 = ConvBnAct(in_chs, inner, 1, act=act, norm=norm_layer)
-        self.conv2 = ConvBnAct(
+        self.conv1 = ConvNormAct(in_chs, inner, 1, act=act, norm=norm_layer)
+        self.conv2 = ConvNormAct(
             inner,
             inner,
             3,
@@ -185,7 +186,7 @@ class RegBottleneck(nn.Module):
             self.se = SEModule(
                 inner, int(round(in_chs * se_ratio)), act_layer=functools.partial(create_act, act)
             )
-        self.conv3 = ConvBnAct(inner, out_chs, 1, act=False, norm=norm_layer)
+        self.conv3 = ConvNormAct(inner, out_chs, 1, act=False, norm=norm_layer)
         self.act3 = create_act(None if linear_out else act)
         self.downsample = _shortcut(downsample, in_chs, out_chs, stride, norm, False, dilation)
         self.drop_path = drop_path_layer(drop_path)
@@ -363,7 +364,7 @@ class RegNet(ImageModel):
         if preact:
             self.stem: nn.Module = nn.Conv2d(in_chans, stem_width, 3, 2, 1, bias=False)
         else:
-            self.stem = ConvBnAct(in_chans, stem_width, 3, 2, act=act, norm=_norm_layer(norm))
+            self.stem = ConvNormAct(in_chans, stem_width, 3, 2, act=act, norm=_norm_layer(norm))
         self.feature_info = [dict(num_chs=stem_width, reduction=2, module="stem")]
         stage_rates = stage_drop_path_rates(drop_path_rate, [s.depth for s in specs])
         block_kwargs = dict(
@@ -390,7 +391,7 @@ class RegNet(ImageModel):
             chs = spec.width
         # after the last stage: a 1x1 conv to num_features, or the activation the blocks left out, or nothing
         if num_features:
-            self.final_conv: nn.Module = ConvBnAct(chs, num_features, 1, act=act, norm=_norm_layer(norm))
+            self.final_conv: nn.Module = ConvNormAct(chs, num_features, 1, act=act, norm=_norm_layer(norm))
             chs = num_features
         else:
             self.final_conv = create_act(act if (linear_out or preact) else None)
@@ -487,7 +488,7 @@ class RegNet(ImageModel):
             setattr(self, name, nn.Identity())
         # a final conv is not part of the feature maps: it goes with the later stages or with the head
         prune_end = last < len(self.stage_names) or (
-            (prune_norm or prune_head) and isinstance(self.final_conv, ConvBnAct)
+            (prune_norm or prune_head) and isinstance(self.final_conv, ConvNormAct)
         )
         if prune_end:
             self.final_conv = nn.Identity()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,11 +28,25 @@ from ..layers.relative_position import (
     resize_relative_position_bias_table,
     table_length,
 )
-from ..layers.window import shifted_window_mask, stage_window_sizes, window_merge, window_partition
+from ..layers.window import (
+    shifted_window_mask,
+    stage_window_sizes,
+    window_merge,
+    window_partition,
+    windowed_attention,
+)
 from ..registry import register_variants
 from .base import ImageModel, check_num_classes
 
-__all__ = ["PatchMerging", "SwinBlock", "SwinHead", "SwinStage", "SwinTransformer", "checkpoint_filter"]
+__all__ = [
+    "PatchMerging",
+    "SwinBase",
+    "SwinBlock",
+    "SwinHead",
+    "SwinStage",
+    "SwinTransformer",
+    "checkpoint_filter",
+]
 
 Size2 = tuple[int, int]
 
@@ -83,23 +97,17 @@ class WindowAttention(nn.Module):
         # windows folded into the batch: SDPA's fast CPU/GPU kernels (and ONNX) take 4-D inputs
         qkv = self.qkv(x).view(b * nw, n, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B*nW, heads, N, hd]
-        bias = self.relative_bias().unsqueeze(0)  # [1, heads, N, N]
-        if mask is not None:
-            bias = bias + mask.unsqueeze(1)  # [nW, heads, N, N]
-            bias = bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, self.num_heads, n, n)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0
-        )  # [B*nW, heads, N, hd]
-        out = out.transpose(1, 2)  # [B*nW, N, heads, hd]
-        if torch.compiler.is_exporting():
-            # exporters may lower SDPA to a kernel with another output layout than the traced one
-            out = out.clone(memory_format=torch.contiguous_format)
+        dropout_p = self.attn_drop if self.training else 0.0
+        out = windowed_attention(q, k, v, self.relative_bias(), mask, b, dropout_p)  # [B*nW, N, heads, hd]
         out = out.reshape(b, nw, n, self.num_heads * self.head_dim)
         return self.proj_drop(self.proj(out))
 
 
 class SwinBlock(nn.Module):
-    """(Shifted-)window attention and MLP, each pre-norm with a residual, on an NHWC map."""
+    """(Shifted-)window attention and MLP, each pre-norm with a residual, on an NHWC map.
+
+    Subclasses (Swin V2) swap the attention by overriding `_make_attention`.
+    """
 
     def __init__(
         self,
@@ -114,7 +122,6 @@ class SwinBlock(nn.Module):
         proj_drop: float = 0.0,
         attn_drop: float = 0.0,
         drop_path: float = 0.0,
-        attn_factory: Callable[[Size2], nn.Module] | None = None,
     ):
         super().__init__()
         # A window never exceeds the map; a window covering a whole side has nothing to shift along it.
@@ -124,12 +131,9 @@ class SwinBlock(nn.Module):
             0 if not shifted or size <= win else win // 2 for size, win in zip(feat_size, window_size)
         )
         self.norm1 = nn.LayerNorm(dim)
-        if attn_factory is not None:  # another attention over the same (clamped) windows: Swin V2
-            self.attn = attn_factory(self.window_size)
-        else:
-            self.attn = WindowAttention(
-                dim, num_heads, self.window_size, head_dim, qkv_bias, attn_drop, proj_drop
-            )
+        self.attn = self._make_attention(
+            dim, num_heads, self.window_size, head_dim, qkv_bias, attn_drop, proj_drop
+        )
         self.drop_path1 = drop_path_layer(drop_path)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), drop=proj_drop)
@@ -139,6 +143,19 @@ class SwinBlock(nn.Module):
             padded = tuple(math.ceil(s / w) * w for s, w in zip(feat_size, self.window_size))
             mask = shifted_window_mask(padded, self.window_size, self.shift_size)
         self.register_buffer("attn_mask", mask, persistent=False)
+
+    def _make_attention(
+        self,
+        dim: int,
+        num_heads: int,
+        window: Size2,
+        head_dim: int | None,
+        qkv_bias: bool,
+        attn_drop: float,
+        proj_drop: float,
+    ) -> nn.Module:
+        """The attention over the (clamped) windows; called once, while the block is built."""
+        return WindowAttention(dim, num_heads, window, head_dim, qkv_bias, attn_drop, proj_drop)
 
     def _attend(self, x: torch.Tensor) -> torch.Tensor:
         _, h, w, _ = x.shape  # [B, H, W, C]
@@ -255,7 +272,169 @@ class SwinHead(nn.Module):
         return x if pre_logits else self.fc(x)
 
 
-class SwinTransformer(ImageModel):
+class SwinBase(ImageModel):
+    """What the Swin classifiers share around their stages: the patch embedding, the stage plumbing, the
+    head, the feature maps and the parameter groups.
+
+    A subclass names its stage container (`stages_name`), builds its stages through `_make_stage`, says what
+    `forward_features` ends with (`_finish_features`) and may have a final `norm`.
+    """
+
+    stages_name = "layers"
+
+    def _init_patch_embed(
+        self,
+        img_size: int | Sequence[int],
+        patch_size: int,
+        in_chans: int,
+        embed_dim: int,
+        depths: Sequence[int],
+        num_heads: Sequence[int],
+    ) -> tuple[tuple[int, ...], tuple[int, ...], list[int]]:
+        """Check the geometry, build `patch_embed`; (depths, num_heads, stage widths doubling per stage)."""
+        img_size = to_2tuple(img_size, "img_size")
+        if not isinstance(patch_size, int) or isinstance(patch_size, bool) or patch_size <= 0:
+            raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
+        if img_size[0] % patch_size or img_size[1] % patch_size:
+            raise ValueError(f"img_size {img_size} must be divisible by patch_size {patch_size}")
+        depths, num_heads = tuple(depths), tuple(num_heads)
+        if not depths or len(depths) != len(num_heads):
+            raise ValueError(
+                f"depths {depths} and num_heads {num_heads} must be non-empty and of equal length"
+            )
+        self.patch_embed = PatchEmbed(
+            img_size,
+            patch_size,
+            in_chans,
+            embed_dim,
+            norm_layer=nn.LayerNorm,
+            size_hint="build the model with img_size=(H, W) for other sizes (the attention windows depend on it)",
+        )
+        return depths, num_heads, [embed_dim * 2**i for i in range(len(depths))]
+
+    def _init_stages(
+        self,
+        dims: Sequence[int],
+        depths: Sequence[int],
+        num_heads: Sequence[int],
+        windows: Sequence[Size2],
+        patch_size: int,
+        drop_path_rate: float,
+        per_stage: Sequence[dict] = (),
+        **stage_kwargs,
+    ) -> None:
+        """The stages (stochastic depth rising linearly over all blocks) and their `feature_info`.
+
+        `stage_kwargs` go to every `_make_stage` call, `per_stage[i]` to stage i's only.
+        """
+        feat = self.patch_embed.grid_size
+        stage_rates = stage_drop_path_rates(drop_path_rate, depths, float32=True)
+        stages, self.feature_info = [], []
+        for i, (depth, heads, rates) in enumerate(zip(depths, num_heads, stage_rates)):
+            stage = self._make_stage(
+                i,
+                dim=dims[max(i - 1, 0)],
+                out_dim=dims[i],
+                feat_size=feat,
+                depth=depth,
+                downsample=i > 0,
+                num_heads=heads,
+                window_size=windows[i],
+                drop_path=rates,
+                **stage_kwargs,
+                **(per_stage[i] if per_stage else {}),
+            )
+            feat = stage.feat_size
+            stages.append(stage)
+            module = f"{self.stages_name}.{i}"
+            self.feature_info.append(dict(num_chs=dims[i], reduction=patch_size * 2**i, module=module))
+        setattr(self, self.stages_name, nn.Sequential(*stages))
+
+    def _make_stage(self, index: int, **kwargs) -> nn.Module:
+        """Stage `index` of the model (Swin V2 overrides this to build its own blocks)."""
+        return SwinStage(**kwargs)
+
+    def _stages(self) -> nn.Sequential:
+        return getattr(self, self.stages_name)
+
+    def _finish_features(self, x: torch.Tensor) -> torch.Tensor:
+        """What `forward_features` does to the last stage's NHWC map."""
+        raise NotImplementedError
+
+    # -- classifier -----------------------------------------------------------------------------
+    def _set_head(self, num_classes: int, global_pool: str, drop_rate: float) -> None:
+        self.head = SwinHead(self.num_features, num_classes, global_pool, drop_rate)  # validates the pool
+        self.num_classes, self.global_pool = num_classes, global_pool
+        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()  # pre-logits width
+
+    def _init_classifier(self, fc: nn.Linear) -> None:
+        """Init of a classifier made by `reset_classifier` (default: PyTorch's)."""
+
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        check_num_classes(num_classes)
+        self._set_head(
+            num_classes, self.global_pool if global_pool is None else global_pool, self.head.drop.p
+        )
+        if isinstance(self.head.fc, nn.Linear):
+            self._init_classifier(self.head.fc)
+
+    # -- forward --------------------------------------------------------------------------------
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # [B, C_in, H, W]
+        return self._finish_features(self._stages()(self.patch_embed(x)))  # from [B, H/32, W/32, C]
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str = "NCHW",
+        intermediates_only: bool = False,
+    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stage outputs (NCHW unless `output_fmt='NHWC'`); `norm` applies the final norm, where the model
+        has one, to the last stage."""
+        to_output_fmt(torch.empty(0, 0, 0, 0), output_fmt)  # validate before running anything
+        all_stages = self._stages()
+        take, last = feature_take_indices(len(all_stages), indices)
+        stages = all_stages[: last + 1] if stop_early or intermediates_only else all_stages
+        final_norm = getattr(self, "norm", None) if norm else None
+        x = self.patch_embed(x)  # [B, H, W, C]
+        maps = []
+        for i, stage in enumerate(stages):
+            x = stage(x)
+            if i in take:
+                y = final_norm(x) if final_norm is not None and i == len(all_stages) - 1 else x
+                maps.append(y if output_fmt == "NHWC" else y.permute(0, 3, 1, 2).contiguous())
+        if intermediates_only:
+            return maps
+        return self._finish_features(x), maps
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        take, last = feature_take_indices(len(self._stages()), indices)
+        setattr(self, self.stages_name, self._stages()[: last + 1])
+        if prune_norm and hasattr(self, "norm"):
+            self.norm = nn.Identity()
+        if prune_head:
+            self.reset_classifier(0, "")
+        return take
+
+    # -- training helpers -----------------------------------------------------------------------
+    def group_matcher(self, coarse: bool = False) -> dict:
+        name = self.stages_name
+        if coarse:
+            return dict(stem=r"^patch_embed", blocks=rf"^{name}\.(\d+)")
+        blocks = [(rf"^{name}\.(\d+)\.downsample", (0,)), (rf"^{name}\.(\d+)\.\w+\.(\d+)", None)]
+        if hasattr(self, "norm"):
+            blocks.append((r"^norm", (99999,)))
+        return dict(stem=r"^patch_embed", blocks=blocks)
+
+
+class SwinTransformer(SwinBase):
     """Swin Transformer v1 classifier with timm-compatible parameter names; `forward_features` is NHWC."""
 
     output_fmt = "NHWC"
@@ -281,135 +460,39 @@ class SwinTransformer(ImageModel):
         drop_path_rate: float = 0.1,
     ):
         super().__init__()
-        img_size = to_2tuple(img_size, "img_size")
-        if not isinstance(patch_size, int) or patch_size <= 0:
-            raise ValueError(f"patch_size must be a positive int, got {patch_size!r}")
-        if img_size[0] % patch_size or img_size[1] % patch_size:
-            raise ValueError(f"img_size {img_size} must be divisible by patch_size {patch_size}")
-        depths, num_heads = tuple(depths), tuple(num_heads)
-        if not depths or len(depths) != len(num_heads):
-            raise ValueError(
-                f"depths {depths} and num_heads {num_heads} must be non-empty and of equal length"
-            )
-        windows = stage_window_sizes(window_size, len(depths))
-        dims = [embed_dim * 2**i for i in range(len(depths))]
+        depths, num_heads, dims = self._init_patch_embed(
+            img_size, patch_size, in_chans, embed_dim, depths, num_heads
+        )
         for d, h in zip(dims, num_heads):
             if head_dim is None and d % h:
                 raise ValueError(f"stage width {d} is not divisible by its {h} heads; pass head_dim")
-        self.num_classes = num_classes
-        self.global_pool = global_pool
         self.num_features = dims[-1]
         self.patch_size = patch_size
-
-        self.patch_embed = PatchEmbed(
-            img_size,
+        self._init_stages(
+            dims,
+            depths,
+            num_heads,
+            stage_window_sizes(window_size, len(depths)),
             patch_size,
-            in_chans,
-            embed_dim,
-            norm_layer=nn.LayerNorm,
-            size_hint="build the model with img_size=(H, W) for other sizes (the attention windows depend on it)",
+            drop_path_rate,
+            head_dim=head_dim,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=qkv_bias,
+            proj_drop=proj_drop_rate,
+            attn_drop=attn_drop_rate,
         )
-        feat = self.patch_embed.grid_size
-        stage_rates = stage_drop_path_rates(drop_path_rate, depths, float32=True)
-        stages, self.feature_info = [], []
-        for i, (depth, heads, rates) in enumerate(zip(depths, num_heads, stage_rates)):
-            stage = self._make_stage(
-                i,
-                dim=dims[max(i - 1, 0)],
-                out_dim=dims[i],
-                feat_size=feat,
-                depth=depth,
-                downsample=i > 0,
-                num_heads=heads,
-                window_size=windows[i],
-                head_dim=head_dim,
-                mlp_ratio=mlp_ratio,
-                qkv_bias=qkv_bias,
-                proj_drop=proj_drop_rate,
-                attn_drop=attn_drop_rate,
-                drop_path=rates,
-            )
-            feat = stage.feat_size
-            stages.append(stage)
-            self.feature_info.append(dict(num_chs=dims[i], reduction=patch_size * 2**i, module=f"layers.{i}"))
-        self.layers = nn.Sequential(*stages)
         self.norm = nn.LayerNorm(self.num_features)
-        self.head = SwinHead(self.num_features, num_classes, global_pool, drop_rate)
-        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()  # pre-logits width
+        self._set_head(num_classes, global_pool, drop_rate)
         self.apply(_init_linear)
 
-    def _make_stage(self, index: int, **kwargs) -> nn.Module:
-        """Stage `index` of the model (Swin V2 overrides this to build its own blocks)."""
-        return SwinStage(**kwargs)
-
-    # -- classifier -----------------------------------------------------------------------------
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
-
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        check_num_classes(num_classes)
-        pool = self.global_pool if global_pool is None else global_pool
-        self.head = SwinHead(self.num_features, num_classes, pool, self.head.drop.p)  # validates pool first
-        self.num_classes, self.global_pool = num_classes, pool
-        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()
-        if isinstance(self.head.fc, nn.Linear):
-            _init_linear(self.head.fc)
-
-    # -- forward --------------------------------------------------------------------------------
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # [B, C_in, H, W]
-        x = self.layers(self.patch_embed(x))  # [B, H/32, W/32, C]
+    def _finish_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(x)  # NHWC
+
+    def _init_classifier(self, fc: nn.Linear) -> None:
+        _init_linear(fc)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         return self.head(x, pre_logits=pre_logits)
-
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Stage outputs (NCHW unless `output_fmt='NHWC'`); `norm` applies the final norm to the last stage."""
-        to_output_fmt(torch.empty(0, 0, 0, 0), output_fmt)  # validate before running anything
-        take, last = feature_take_indices(len(self.layers), indices)
-        stages = self.layers[: last + 1] if stop_early or intermediates_only else self.layers
-        x = self.patch_embed(x)  # [B, H, W, C]
-        maps = []
-        for i, stage in enumerate(stages):
-            x = stage(x)
-            if i in take:
-                y = self.norm(x) if norm and i == len(self.layers) - 1 else x
-                maps.append(y if output_fmt == "NHWC" else y.permute(0, 3, 1, 2).contiguous())
-        if intermediates_only:
-            return maps
-        return self.norm(x), maps
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        take, last = feature_take_indices(len(self.layers), indices)
-        self.layers = self.layers[: last + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-        if prune_head:
-            self.reset_classifier(0, "")
-        return take
-
-    # -- training helpers -----------------------------------------------------------------------
-    def group_matcher(self, coarse: bool = False) -> dict:
-        if coarse:
-            return dict(stem=r"^patch_embed", blocks=r"^layers\.(\d+)")
-        return dict(
-            stem=r"^patch_embed",
-            blocks=[
-                (r"^layers\.(\d+)\.downsample", (0,)),
-                (r"^layers\.(\d+)\.\w+\.(\d+)", None),
-                (r"^norm", (99999,)),
-            ],
-        )
 
     def no_weight_decay(self) -> set[str]:
         return {name for name, _ in self.named_parameters() if name.endswith("relative_position_bias_table")}
@@ -484,10 +567,14 @@ def _variant(
     )
 
 
-_TINY = (96, (2, 2, 6, 2), (3, 6, 12, 24))
-_SMALL = (96, (2, 2, 18, 2), (3, 6, 12, 24))
-_BASE = (128, (2, 2, 18, 2), (4, 8, 16, 32))
-_LARGE = (192, (2, 2, 18, 2), (6, 12, 24, 48))
+# width, blocks and heads per stage of the Swin sizes, shared by v1, V2 and V2 CR
+SIZES: dict[str, dict] = {
+    "tiny": dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24)),
+    "small": dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24)),
+    "base": dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32)),
+    "large": dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48)),
+}
+_TINY, _SMALL, _BASE, _LARGE = (tuple(SIZES[k].values()) for k in ("tiny", "small", "base", "large"))
 
 VARIANTS: dict[str, dict] = {
     "swin_tiny_patch4_window7_224": _variant(*_TINY, window=7, img=224),

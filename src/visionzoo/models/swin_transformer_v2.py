@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..layers.relative_position import log_spaced_relative_coords, relative_position_index
+from ..layers.window import windowed_attention
 from ..registry import register_variants
-from .swin_transformer import PatchMerging, SwinBlock, SwinStage, SwinTransformer
+from .swin_transformer import SIZES, PatchMerging, SwinBlock, SwinStage, SwinTransformer
 
 __all__ = ["SwinTransformerV2", "WindowAttentionV2", "checkpoint_filter"]
 
@@ -112,62 +113,32 @@ class WindowAttentionV2(nn.Module):
         scale = torch.clamp(self.logit_scale, max=_MAX_LOGIT_SCALE).exp()  # [heads, 1, 1]
         q = F.normalize(q, dim=-1) * scale
         k = F.normalize(k, dim=-1)
-        attn_bias = self.relative_bias().unsqueeze(0)  # [1, heads, N, N]
-        if mask is not None:
-            attn_bias = attn_bias + mask.unsqueeze(1)  # [nW, heads, N, N]
-            attn_bias = attn_bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, self.num_heads, n, n)
-        out = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=attn_bias.to(q.dtype),
-            dropout_p=self.attn_drop if self.training else 0.0,
-            scale=1.0,
-        )  # [B*nW, heads, N, hd]
-        out = out.transpose(1, 2)  # [B*nW, N, heads, hd]
-        if torch.compiler.is_exporting():
-            # exporters may lower SDPA to a kernel with another output layout than the traced one
-            out = out.clone(memory_format=torch.contiguous_format)
-        out = out.reshape(b, nw, n, c)
+        dropout_p = self.attn_drop if self.training else 0.0
+        out = windowed_attention(q, k, v, self.relative_bias(), mask, b, dropout_p, scale=1.0)
+        out = out.reshape(b, nw, n, c)  # from [B*nW, N, heads, hd]
         return self.proj_drop(self.proj(out))
 
 
 class SwinV2Block(SwinBlock):
     """Swin v1's windowing with V2 attention, and res-post-norm: x + norm(attn(x)), x + norm(mlp(x))."""
 
-    def __init__(
+    def __init__(self, *args, pretrained_window_size: Size2 = (0, 0), **kwargs):
+        # a plain tuple (settable before Module.__init__), read by _make_attention while SwinBlock builds
+        self.pretrained_window_size = pretrained_window_size
+        super().__init__(*args, **kwargs)
+
+    def _make_attention(
         self,
         dim: int,
-        feat_size: Size2,
         num_heads: int,
-        window_size: Size2,
-        shifted: bool,
-        head_dim: int | None = None,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        proj_drop: float = 0.0,
-        attn_drop: float = 0.0,
-        drop_path: float = 0.0,
-        pretrained_window_size: Size2 = (0, 0),
-    ):
-        def attention(window: Size2) -> nn.Module:
-            return WindowAttentionV2(
-                dim, num_heads, window, pretrained_window_size, qkv_bias, attn_drop, proj_drop
-            )
-
-        super().__init__(
-            dim,
-            feat_size,
-            num_heads,
-            window_size,
-            shifted,
-            head_dim,
-            mlp_ratio,
-            qkv_bias,
-            proj_drop,
-            attn_drop,
-            drop_path,
-            attn_factory=attention,
+        window: Size2,
+        head_dim: int | None,
+        qkv_bias: bool,
+        attn_drop: float,
+        proj_drop: float,
+    ) -> nn.Module:
+        return WindowAttentionV2(
+            dim, num_heads, window, self.pretrained_window_size, qkv_bias, attn_drop, proj_drop
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, H, W, C]
@@ -252,10 +223,7 @@ def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> 
 
 # -- variants -----------------------------------------------------------------------------------
 
-_TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
-_SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
-_BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
-_LARGE = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
+_TINY, _SMALL, _BASE, _LARGE = (SIZES[k] for k in ("tiny", "small", "base", "large"))
 # fine-tuned at a larger window from window-12 (192 px) pre-training; the last stage's map was 6 wide
 _FROM_12 = dict(pretrained_window_sizes=(12, 12, 12, 6))
 

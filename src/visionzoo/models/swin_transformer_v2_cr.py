@@ -18,16 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..features import feature_take_indices, to_output_fmt
-from ..layers.drop import stage_drop_path_rates
-from ..layers.helpers import to_2tuple
 from ..layers.mlp import Mlp
-from ..layers.patch_embed import PatchEmbed
 from ..layers.relative_position import log_pairwise_offsets
-from ..layers.window import stage_window_sizes
+from ..layers.window import stage_window_sizes, windowed_attention
 from ..registry import register_variants
-from .base import ImageModel, check_num_classes
-from .swin_transformer import SwinBlock, SwinHead, SwinStage
+from .swin_transformer import SIZES, SwinBase, SwinBlock, SwinStage
 
 __all__ = ["SwinTransformerV2Cr", "checkpoint_filter"]
 
@@ -83,61 +78,34 @@ class WindowAttentionCr(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B*nW, heads, N, hd]
         scale = torch.clamp(self.logit_scale, max=_MAX_LOGIT_SCALE).exp().view(-1, 1, 1)  # [heads, 1, 1]
         q, k = F.normalize(q, dim=-1) * scale, F.normalize(k, dim=-1)
-        bias = self.relative_bias().unsqueeze(0)  # [1, heads, N, N]
-        if mask is not None:
-            bias = bias + mask.unsqueeze(1)  # [nW, heads, N, N]
-            bias = bias.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * nw, self.num_heads, n, n)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0, scale=1.0
-        )  # [B*nW, heads, N, hd]
-        out = out.transpose(1, 2)  # [B*nW, N, heads, hd]
-        if torch.compiler.is_exporting():
-            # exporters may lower SDPA to a kernel with another output layout than the traced one
-            out = out.clone(memory_format=torch.contiguous_format)
-        return self.proj_drop(self.proj(out.reshape(b, nw, n, c)))
+        dropout_p = self.attn_drop if self.training else 0.0
+        out = windowed_attention(q, k, v, self.relative_bias(), mask, b, dropout_p, scale=1.0)
+        return self.proj_drop(self.proj(out.reshape(b, nw, n, c)))  # from [B*nW, N, heads, hd]
 
 
 class SwinCrBlock(SwinBlock):
     """Res-post-norm block: x + norm1(attn(x)), x + norm2(mlp(x)), then `norm3` (identity unless set)."""
 
-    def __init__(
-        self,
-        dim: int,
-        feat_size: Size2,
-        num_heads: int,
-        window_size: Size2,
-        shifted: bool,
-        head_dim: int | None = None,
-        mlp_ratio: float = 4.0,
-        qkv_bias: bool = True,
-        proj_drop: float = 0.0,
-        attn_drop: float = 0.0,
-        drop_path: float = 0.0,
-        init_values: float | None = 0.0,
-    ):
-        def attention(window: Size2) -> nn.Module:
-            return WindowAttentionCr(dim, num_heads, window, attn_drop, proj_drop)
-
-        super().__init__(
-            dim,
-            feat_size,
-            num_heads,
-            window_size,
-            shifted,
-            head_dim,
-            mlp_ratio,
-            qkv_bias,
-            proj_drop,
-            attn_drop,
-            drop_path,
-            attn_factory=attention,
-        )
+    def __init__(self, *args, init_values: float | None = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
         self.norm3: nn.Module = nn.Identity()
         self.init_values = init_values
         if init_values is not None and not self.norm1.weight.is_meta:
             with torch.no_grad():  # residual branches start (near) silent
                 self.norm1.weight.fill_(init_values)
                 self.norm2.weight.fill_(init_values)
+
+    def _make_attention(
+        self,
+        dim: int,
+        num_heads: int,
+        window: Size2,
+        head_dim: int | None,
+        qkv_bias: bool,
+        attn_drop: float,
+        proj_drop: float,
+    ) -> nn.Module:
+        return WindowAttentionCr(dim, num_heads, window, attn_drop, proj_drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, H, W, C]
         x = x + self.drop_path1(self.norm1(self._attend(x)))
@@ -156,7 +124,7 @@ class SwinCrStage(SwinStage):
             self.blocks[i].norm3 = nn.LayerNorm(self.blocks[i].norm1.normalized_shape[0])
 
 
-class SwinTransformerV2Cr(ImageModel):
+class SwinTransformerV2Cr(SwinBase):
     """swinv2_cr classifier with timm-compatible parameter names; `forward_features` is NCHW.
 
     Args:
@@ -176,6 +144,7 @@ class SwinTransformerV2Cr(ImageModel):
     """
 
     feature_key_layout = "flat"  # timm's features_only keys: 'stages_0.blocks...'
+    stages_name = "stages"
 
     def __init__(
         self,
@@ -199,73 +168,42 @@ class SwinTransformerV2Cr(ImageModel):
         drop_path_rate: float = 0.0,
     ):
         super().__init__()
-        img_size = to_2tuple(img_size, "img_size")
-        depths, num_heads = tuple(depths), tuple(num_heads)
-        if not depths or len(depths) != len(num_heads):
-            raise ValueError(
-                f"depths {depths} and num_heads {num_heads} must be non-empty and of equal length"
-            )
-        if (
-            not isinstance(patch_size, int)
-            or patch_size <= 0
-            or img_size[0] % patch_size
-            or img_size[1] % patch_size
-        ):
-            raise ValueError(
-                f"img_size {img_size} must be divisible by a positive int patch_size, got {patch_size!r}"
-            )
-        self.patch_embed = PatchEmbed(
-            img_size,
-            patch_size,
-            in_chans,
-            embed_dim,
-            norm_layer=nn.LayerNorm,
-            size_hint="build the model with img_size=(H, W) for other sizes (the attention windows depend on it)",
+        depths, num_heads, dims = self._init_patch_embed(
+            img_size, patch_size, in_chans, embed_dim, depths, num_heads
         )
         grid = self.patch_embed.grid_size
         if window_size is None:
             if not isinstance(window_ratio, int) or window_ratio <= 0:
                 raise ValueError(f"window_ratio must be a positive int, got {window_ratio!r}")
             window_size = (max(grid[0] // window_ratio, 1), max(grid[1] // window_ratio, 1))
-        windows = stage_window_sizes(window_size, len(depths))
-        dims = [embed_dim * 2**i for i in range(len(depths))]
-        self.num_classes = num_classes
-        self.global_pool = global_pool
         self.num_features = dims[-1]
-
-        stage_rates = stage_drop_path_rates(drop_path_rate, depths, float32=True)
-        stages, self.feature_info, feat = [], [], grid
-        for i, (depth, heads, rates) in enumerate(zip(depths, num_heads, stage_rates)):
+        extra_norms = []  # per stage, the blocks that end with a norm
+        for i, depth in enumerate(depths):
             last_ends_normed = extra_norm_stage or i == len(depths) - 1
-            extra = [
-                j
-                for j in range(depth)
-                if (extra_norm_period and (j + 1) % extra_norm_period == 0)
-                or (last_ends_normed and j == depth - 1)
-            ]
-            stage = SwinCrStage(
-                dims[max(i - 1, 0)],
-                dims[i],
-                feat,
-                depth,
-                i > 0,
-                heads,
-                windows[i],
-                None,
-                mlp_ratio,
-                True,
-                proj_drop_rate,
-                attn_drop_rate,
-                rates,
-                init_values=init_values,
-                extra_norms=extra,
+            extra_norms.append(
+                [
+                    j
+                    for j in range(depth)
+                    if (extra_norm_period and (j + 1) % extra_norm_period == 0)
+                    or (last_ends_normed and j == depth - 1)
+                ]
             )
-            feat = stage.feat_size
-            stages.append(stage)
-            self.feature_info.append(dict(num_chs=dims[i], reduction=patch_size * 2**i, module=f"stages.{i}"))
-        self.stages = nn.Sequential(*stages)
-        self.head = SwinHead(self.num_features, num_classes, global_pool, drop_rate)
-        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()
+        self._init_stages(
+            dims,
+            depths,
+            num_heads,
+            stage_window_sizes(window_size, len(depths)),
+            patch_size,
+            drop_path_rate,
+            per_stage=[dict(extra_norms=e) for e in extra_norms],
+            head_dim=None,
+            mlp_ratio=mlp_ratio,
+            qkv_bias=True,
+            proj_drop=proj_drop_rate,
+            attn_drop=attn_drop_rate,
+            init_values=init_values,
+        )
+        self._set_head(num_classes, global_pool, drop_rate)
         self._init_weights()
 
     @torch.no_grad()
@@ -284,64 +222,14 @@ class SwinTransformerV2Cr(ImageModel):
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
 
-    # -- classifier -----------------------------------------------------------------------------
-    def get_classifier(self) -> nn.Module:
-        return self.head.fc
+    def _make_stage(self, index: int, **kwargs) -> nn.Module:
+        return SwinCrStage(**kwargs)
 
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        check_num_classes(num_classes)
-        pool = self.global_pool if global_pool is None else global_pool
-        self.head = SwinHead(self.num_features, num_classes, pool, self.head.drop.p)
-        self.num_classes, self.global_pool = num_classes, pool
-        self.head_hidden_size = self.num_features * self.head.global_pool.feat_mult()
-
-    # -- forward --------------------------------------------------------------------------------
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:  # [B, C_in, H, W] -> [B, C, H/32, W/32]
-        return self.stages(self.patch_embed(x)).permute(0, 3, 1, 2)
+    def _finish_features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2)  # NCHW
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # [B, C, H, W]
         return self.head(x.permute(0, 2, 3, 1), pre_logits=pre_logits)
-
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Stage outputs (NCHW unless `output_fmt='NHWC'`); `norm` has no effect (there is no final norm)."""
-        to_output_fmt(torch.empty(0, 0, 0, 0), output_fmt)  # validate before running anything
-        take, last = feature_take_indices(len(self.stages), indices)
-        stages = self.stages[: last + 1] if stop_early or intermediates_only else self.stages
-        x = self.patch_embed(x)  # [B, H, W, C]
-        maps = []
-        for i, stage in enumerate(stages):
-            x = stage(x)
-            if i in take:
-                maps.append(x if output_fmt == "NHWC" else x.permute(0, 3, 1, 2).contiguous())
-        if intermediates_only:
-            return maps
-        return x.permute(0, 3, 1, 2), maps
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        take, last = feature_take_indices(len(self.stages), indices)
-        self.stages = self.stages[: last + 1]
-        if prune_head:
-            self.reset_classifier(0, "")
-        return take
-
-    # -- training helpers -----------------------------------------------------------------------
-    def group_matcher(self, coarse: bool = False) -> dict:
-        if coarse:
-            return dict(stem=r"^patch_embed", blocks=r"^stages\.(\d+)")
-        return dict(
-            stem=r"^patch_embed",
-            blocks=[(r"^stages\.(\d+)\.downsample", (0,)), (r"^stages\.(\d+)\.\w+\.(\d+)", None)],
-        )
 
     def no_weight_decay(self) -> set[str]:
         return {n for n, _ in self.named_parameters() if n.endswith("logit_scale") or ".meta_mlp." in n}
@@ -370,10 +258,7 @@ def checkpoint_filter(state_dict: dict[str, torch.Tensor], model: nn.Module) -> 
 
 # -- variants -----------------------------------------------------------------------------------
 
-_TINY = dict(embed_dim=96, depths=(2, 2, 6, 2), num_heads=(3, 6, 12, 24))
-_SMALL = dict(embed_dim=96, depths=(2, 2, 18, 2), num_heads=(3, 6, 12, 24))
-_BASE = dict(embed_dim=128, depths=(2, 2, 18, 2), num_heads=(4, 8, 16, 32))
-_LARGE = dict(embed_dim=192, depths=(2, 2, 18, 2), num_heads=(6, 12, 24, 48))
+_TINY, _SMALL, _BASE, _LARGE = (SIZES[k] for k in ("tiny", "small", "base", "large"))
 _GIANT = dict(embed_dim=512, depths=(2, 2, 42, 2), num_heads=(16, 32, 64, 128), extra_norm_period=6)
 _NS = dict(extra_norm_stage=True)  # every stage ends with a norm
 

@@ -12,7 +12,6 @@ import torch
 import torch.fx
 from torch import nn
 
-from ..features import feature_take_indices, to_output_fmt
 from ..layers.activations import get_act_layer
 from ..layers.attention import LatentAttentionPool, RefinementAttentionPool
 from ..layers.drop import drop_path_rates
@@ -23,7 +22,8 @@ from ..layers.patch_embed import PatchEmbed
 from ..layers.pos_embed import resample_abs_pos_embed
 from ..layers.transformer_blocks import BLOCK_TYPES, Block, LayerScale
 from ..registry import register_variants
-from .base import ImageModel, check_num_classes
+from ._token_model import TokenModel
+from .base import check_num_classes
 from .vision_transformer_checkpoint import checkpoint_filter
 from .vision_transformer_variants import VARIANTS
 
@@ -31,7 +31,6 @@ __all__ = ["VisionTransformer", "Block", "LayerScale", "checkpoint_filter", "VAR
 
 POOL_TYPES = ("", "token", "avg", "max", "avgmax", "map", "prr")
 ATTN_POOLS = ("map", "prr")
-OUTPUT_FMTS = ("NCHW", "NHWC", "NLC")
 
 
 def pos_embed_for_grid(
@@ -96,7 +95,7 @@ class BlockOptions:
         )
 
 
-class VisionTransformer(ImageModel):
+class VisionTransformer(TokenModel):
     """Vision Transformer: patch tokens plus prefix tokens (class, registers) through a stack of blocks.
 
     Args:
@@ -131,8 +130,6 @@ class VisionTransformer(ImageModel):
     """
 
     num_distill_tokens = 0  # a distilled subclass adds one token and one head
-    output_fmt = "NLC"  # forward_features gives tokens [B, N, D], not a map
-    feature_key_layout = "wrapped"
 
     def __init__(
         self,
@@ -464,52 +461,18 @@ class VisionTransformer(ImageModel):
         x = self.head_drop(self.fc_norm(self.pool(x)))
         return self.head(x) if not pre_logits else x
 
-    def forward_intermediates(
-        self,
-        x: torch.Tensor,
-        indices: int | Sequence[int] | None = None,
-        norm: bool = False,
-        stop_early: bool = False,
-        output_fmt: str = "NCHW",
-        intermediates_only: bool = False,
-        return_prefix_tokens: bool = False,
-    ) -> list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]:
-        """Patch-token maps after the blocks in `indices`: [B, D, h, w] (NCHW), [B, h, w, D] (NHWC) or
-        [B, h*w, D] (NLC). With `return_prefix_tokens`, each entry is (map, prefix tokens [B, n, D])."""
-        if output_fmt not in OUTPUT_FMTS:
-            raise ValueError(f"output_fmt must be one of {OUTPUT_FMTS}, got {output_fmt!r}")
-        take, last = feature_take_indices(len(self.blocks), indices)
-        b, _, height, width = x.shape
-        h, w = self.patch_embed.feat_size((height, width))
+    def _forward_blocks(
+        self, x: torch.Tensor, take: Sequence[int] = (), stop: int = -1
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = self._embed(x)
-        blocks = self.blocks[: last + 1] if stop_early else self.blocks
-        maps, prefixes = [], []
+        blocks = self.blocks if stop < 0 else self.blocks[: stop + 1]
+        kept = []
         checkpointed = checkpoint_active(self)
         for i, block in enumerate(blocks):
             x = run_blocks((block,), x, checkpointed)
             if i in take:
-                y = x if not norm else self.norm(x)
-                prefixes.append(y[:, : self.num_prefix_tokens])
-                y = y[:, self.num_prefix_tokens :]  # [B, h*w, D]
-                if output_fmt != "NLC":
-                    y = to_output_fmt(y.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous(), output_fmt)
-                maps.append(y)
-        out = list(zip(maps, prefixes)) if return_prefix_tokens else maps
-        if intermediates_only:
-            return out
-        return self.norm(x), out
-
-    def prune_intermediate_layers(
-        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
-    ) -> list[int]:
-        take, last = feature_take_indices(len(self.blocks), indices)
-        self.blocks = self.blocks[: last + 1]
-        if prune_norm:
-            self.norm = nn.Identity()
-        if prune_head:
-            self.fc_norm = nn.Identity()
-            self.reset_classifier(0, "")
-        return take
+                kept.append(x)
+        return x, kept
 
 
 # ------------------------------------------------------------------------ variants

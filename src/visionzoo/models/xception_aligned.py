@@ -15,8 +15,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..features import feature_take_indices, to_output_fmt
+from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import DropPath
-from ..layers.norm_act import BatchNormAct2d, ConvBnAct
+from ..layers.norm_act import BatchNormAct2d
 from ..layers.separable_conv import PreActSeparableConv, SeparableConvBnAct
 from ..registry import register_variants
 from ._stepped import SteppedCNN
@@ -49,7 +50,7 @@ class XceptionModule(nn.Module):
         self.no_skip = b.no_skip
         self.shortcut: nn.Module | None = None
         if not b.no_skip and (out != b.in_chs or b.stride != 1):
-            self.shortcut = ConvBnAct(b.in_chs, out, 1, b.stride, eps=eps, act=False)
+            self.shortcut = ConvNormAct(b.in_chs, out, 1, b.stride, eps=eps, act=False)
         self.stack = nn.Sequential()
         chs = b.in_chs
         for i, width in enumerate(b.out_chs):
@@ -165,9 +166,11 @@ class XceptionAligned(SteppedCNN):
         if not blocks:
             raise ValueError("blocks must name at least one Xception module")
         second: nn.Module = (
-            nn.Conv2d(32, 64, 3, padding=1, bias=False) if preact else ConvBnAct(32, 64, 3, eps=norm_eps)
+            nn.Conv2d(32, 64, 3, padding=1, bias=False)
+            if preact
+            else ConvNormAct(32, 64, 3, act=True, eps=norm_eps)
         )
-        self.stem = nn.Sequential(ConvBnAct(in_chans, 32, 3, 2, eps=norm_eps), second)
+        self.stem = nn.Sequential(ConvNormAct(in_chans, 32, 3, 2, act=True, eps=norm_eps), second)
         module_cls = PreXceptionModule if preact else XceptionModule
         tap_name = "conv2" if preact else "act3"
         self.blocks = nn.Sequential()

@@ -89,6 +89,33 @@ def size_kwargs(model_name: str, input_size: tuple[int, int, int] | None) -> dic
     return out
 
 
+def tool_model(
+    model: str | nn.Module,
+    size: tuple[int, int] | tuple[int, int, int] | None = None,
+    *,
+    features_only: bool = False,
+) -> tuple[str, nn.Module]:
+    """The model a tool works on, and the name to show for it.
+
+    A registered name is built with random weights (the feature extractor with `features_only`), for input
+    `size`: (C, H, W), or (H, W) keeping the model's channels; None: its default size. A module is used as
+    it is.
+    """
+    if isinstance(model, str):
+        from ..factory import create_model
+
+        if size is not None and len(size) == 2:
+            size = (default_input_size(model)[0], *size)
+        return model, create_model(model, features_only=features_only, **size_kwargs(model, size))
+    if isinstance(model, nn.Module):
+        if features_only:
+            raise ValueError(
+                "features_only only applies to a model name; wrap a built model in FeatureModel instead"
+            )
+        return type(model).__name__, model
+    raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
+
+
 def model_input_size(
     model: nn.Module, fallback: tuple[int, int, int] = (3, 224, 224)
 ) -> tuple[int, int, int]:

@@ -16,7 +16,7 @@ from torch import nn
 from ..utils.checks import check_bool, check_choice, check_int
 from ..utils.device import resolve_device
 from ..utils.precision import autocast, precision_dtype, resolve_precision
-from ._common import model_input_size, parse_img_size, size_kwargs
+from ._common import model_input_size, parse_img_size, tool_model
 
 __all__ = ["benchmark_model", "format_benchmarks"]
 
@@ -85,19 +85,6 @@ def _resolve_precision(precision: Any, amp: bool, amp_dtype: Any, dev: torch.dev
     if amp_dtype is not None:
         return check_choice("amp_dtype", resolve_precision(amp_dtype, "amp_dtype"), ("bf16", "fp16"))
     return "fp16" if dev.type == "cuda" else "bf16"
-
-
-def instantiate(model: str | nn.Module, hw: tuple[int, int] | None) -> tuple[str, nn.Module]:
-    """A name builds the model with random weights at the requested input size."""
-    if isinstance(model, str):
-        from ..factory import create_model
-        from ..registry import get_pretrained_cfg
-
-        c = get_pretrained_cfg(model).input_size[0]
-        return model, create_model(model, **size_kwargs(model, (c, *hw) if hw else None))
-    if isinstance(model, nn.Module):
-        return type(model).__name__, model
-    raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
 
 
 def _make_step(
@@ -204,7 +191,7 @@ def benchmark_model(
     autocast(dev, precision)  # refuses fp16 on the CPU before any model is built
     hw = parse_img_size(img_size) if img_size is not None else None
 
-    name, model = instantiate(model, hw)
+    name, model = tool_model(model, hw)
     if reparameterize:
         from ..layers.reparam import reparameterize as fold
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..utils.checks import check_bool, check_int
-from ._common import model_input_size, parse_input_size, size_kwargs
+from ._common import model_input_size, parse_input_size, tool_model
 
 __all__ = ["model_summary", "ModelSummary", "LayerRow"]
 
@@ -93,26 +93,6 @@ def _shapes(out: Any) -> Any:
     return None
 
 
-def _instantiate(
-    model: str | nn.Module, size: tuple[int, int, int] | None, features_only: bool, device: Any, dtype: Any
-) -> tuple[str, nn.Module]:
-    """A name builds the model (random weights); a module is used as it is."""
-    if isinstance(model, str):
-        from ..factory import create_model
-
-        built = create_model(model, features_only=features_only, **size_kwargs(model, size))
-        if device is not None or dtype is not None:
-            built = built.to(device=device, dtype=dtype)
-        return model, built
-    if isinstance(model, nn.Module):
-        if features_only:
-            raise ValueError(
-                "features_only only applies to a model name; wrap a built model in FeatureModel instead"
-            )
-        return type(model).__name__, model
-    raise TypeError(f"model must be a model name or an nn.Module, got {type(model).__name__}")
-
-
 def _device_and_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     """Where the model's weights live and their floating dtype, so the example input matches them."""
     ref = next(iter(model.parameters()), None)
@@ -186,7 +166,10 @@ def model_summary(
     check_int("batch_size", batch_size, 1)
     check_bool("features_only", features_only)
     size = parse_input_size(input_size) if input_size is not None else None
-    name, model = _instantiate(model, size, features_only, device, dtype)
+    built_here = isinstance(model, str)
+    name, model = tool_model(model, size, features_only=features_only)
+    if built_here and (device is not None or dtype is not None):
+        model = model.to(device=device, dtype=dtype)  # a module passed in stays where it is
     size = size or model_input_size(model)
     run_device, run_dtype = _device_and_dtype(model)
     x = torch.randn(batch_size, *size, device=run_device, dtype=run_dtype)  # [B, C, H, W]
