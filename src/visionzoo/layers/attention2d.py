@@ -78,5 +78,5 @@ class MultiQueryAttention2d(nn.Module):
         v = self.value(x).flatten(2).transpose(1, 2).unsqueeze(1)  # (B, 1, hw, v)
         q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
         o = F.scaled_dot_product_attention(q, k, v)  # (B, nh, HW, v)
-        o = o.transpose(1, 2).reshape(b, h, w, self.num_heads * self.value_dim).permute(0, 3, 1, 2)
+        o = o.transpose(-1, -2).reshape(b, self.num_heads * self.value_dim, h, w)  # contiguous NCHW
         return self.output(o)  # (B, C_out, H, W)
