@@ -87,13 +87,18 @@ def test_compile_training_step_matches_eager(module):
     eager = copy.deepcopy(model)  # BatchNorm statistics move in both: each gets its own copy
     x = torch.randn(2, *size)
     compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    torch.manual_seed(1)  # drop path / dropout draw the same numbers in both (aot_eager runs the same ops)
     want = _loss(eager(x))
     want.backward()
+    torch.manual_seed(1)
     got = _loss(compiled(x))
     got.backward()
     torch.testing.assert_close(got, want, **TOL)
     grads = [(n, p.grad, q.grad) for (n, p), q in zip(model.named_parameters(), eager.parameters())]
-    assert all(g is not None for _, _, g in grads)
+    assert any(g is not None for _, _, g in grads)
     for name, got_grad, want_grad in grads:
+        if want_grad is None:  # a parameter the tiny config leaves unused (e.g. a window bias on a 1x1 map)
+            assert got_grad is None, f"{name} has a gradient in the compiled step only"
+            continue
         assert got_grad is not None, f"no gradient for {name} in the compiled step"
         torch.testing.assert_close(got_grad, want_grad, **TOL, msg=lambda m, n=name: f"grad of {n}: {m}")
