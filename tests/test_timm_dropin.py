@@ -73,18 +73,7 @@ def test_forward_intermediates_with_an_int(arch):
         torch.testing.assert_close(model.forward_head(final), model(x))
 
 
-FX_BROKEN = {
-    "eva02_tiny_patch14_224": "EVA's grid-size branches (pos-embed resampling, rotary cache) are not FX leaves yet"
-}
-
-
-@pytest.mark.parametrize(
-    "arch",
-    [
-        pytest.param(a, marks=pytest.mark.xfail(strict=True, reason=FX_BROKEN[a])) if a in FX_BROKEN else a
-        for a in REPS
-    ],
-)
+@pytest.mark.parametrize("arch", REPS)
 def test_create_feature_extractor_on_fx_graph(arch):
     from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 

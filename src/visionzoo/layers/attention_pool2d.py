@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
 from .pos_embed import resample_abs_pos_embed
+
+
+def _pos_embed_for_map(pos_embed: torch.Tensor, x: torch.Tensor, feat_size: tuple[int, int]) -> torch.Tensor:
+    """`pos_embed` [1 + H*W, C] (laid out for `feat_size`) as [1, 1 + h*w, C] for the grid of `x` [B, C, h, w].
+    A leaf of torch.fx graphs (`torch.fx.wrap`): the grid is known only at run time."""
+    return resample_abs_pos_embed(pos_embed.unsqueeze(0), x.shape[-2:], feat_size, num_prefix_tokens=1)
+
+
+torch.fx.wrap("_pos_embed_for_map")
 
 __all__ = ["AttentionPool2d"]
 
@@ -66,7 +76,7 @@ class AttentionPool2d(nn.Module):
         b, _, h, w = x.shape
         tokens = x.flatten(2).transpose(1, 2)  # (B, HW, C)
         tokens = torch.cat([tokens.mean(1, keepdim=True), tokens], dim=1)  # (B, 1 + HW, C)
-        pos = resample_abs_pos_embed(self.pos_embed.unsqueeze(0), (h, w), self.feat_size, num_prefix_tokens=1)
+        pos = _pos_embed_for_map(self.pos_embed, x, self.feat_size)  # [1, 1 + HW, C]
         tokens = tokens + pos
 
         def heads(t: torch.Tensor) -> torch.Tensor:  # (B, N, D) -> (B, heads, N, head_dim)

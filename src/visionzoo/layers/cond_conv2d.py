@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
 from .conv2d_same import PADDING_MODES, pad_same
+
+# the padding depends on the input size: a leaf of torch.fx graphs here too (as in conv2d_same)
+torch.fx.wrap("pad_same")
 
 __all__ = ["CondConv2d"]
 

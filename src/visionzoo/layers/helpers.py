@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["make_divisible", "to_2tuple"]
+import torch
+
+__all__ = ["make_divisible", "to_2tuple", "check_4d"]
+
+
+def check_4d(x: torch.Tensor) -> torch.Tensor:
+    """`x`, after raising a ValueError unless it is 4-D (modules calling it make it a torch.fx leaf)."""
+    if x.dim() != 4:
+        raise ValueError(f"expected 4D input (got {x.dim()}D input)")
+    return x
 
 
 def to_2tuple(value: int | Sequence[int], name: str = "size") -> tuple[int, int]:

@@ -43,8 +43,8 @@ class MixedConv2d(nn.Module):
             self.add_module(str(i), conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, Cin, H, W) -> (B, Cout, H/s, W/s)
-        parts = torch.split(x, self.splits, dim=1)
-        return torch.cat([conv(p) for conv, p in zip(self.children(), parts, strict=True)], dim=1)
+        parts = torch.split(x, self.splits, dim=1)  # indexed, not iterated: torch.fx cannot unpack a split
+        return torch.cat([conv(parts[i]) for i, conv in enumerate(self.children())], dim=1)
 
 
 def create_conv2d_mixed(

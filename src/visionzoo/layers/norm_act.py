@@ -7,19 +7,14 @@ import torch.fx
 from torch import nn
 
 from .activations import create_act
+from .helpers import check_4d
 from .norm import LayerNorm2d
 from .sample_norm import EvoNorm2dS0, GroupNormAct
 
 __all__ = ["BatchNormAct2d", "LayerNormAct2d", "NORM_ACT_KINDS", "create_norm_act", "check_4d"]
 
 
-def check_4d(x: torch.Tensor) -> torch.Tensor:
-    """`x`, after raising a ValueError unless it is 4-D (a leaf of torch.fx graphs: `torch.fx.wrap`)."""
-    if x.dim() != 4:
-        raise ValueError(f"expected 4D input (got {x.dim()}D input)")
-    return x
-
-
+# a leaf of torch.fx graphs (torch.fx.wrap patches the calling module): the check branches on the rank
 torch.fx.wrap("check_4d")
 
 
@@ -72,4 +67,3 @@ def create_norm_act(
     if kind == "groupnorm":
         return GroupNormAct(num_channels, groups, eps, act=act)
     return EvoNorm2dS0(num_channels, groups, apply_act=act is not None, eps=eps)
-

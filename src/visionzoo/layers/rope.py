@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.fx
 from torch import nn
 
 __all__ = [
@@ -82,7 +83,11 @@ class _CachedRope(nn.Module):
         raise NotImplementedError
 
     def get_embed(self, shape: tuple[int, int], device: torch.device | str = "cpu") -> torch.Tensor:
-        """[H*W, 2 * head_dim] (sin | cos) for an (H, W) patch grid, float32."""
+        """[H*W, 2 * head_dim] (sin | cos) for an (H, W) patch grid, float32.
+
+        Under torch.fx tracing the grid is symbolic: the graph then builds the embedding at run time."""
+        if isinstance(shape[0], torch.fx.Proxy) or isinstance(shape[1], torch.fx.Proxy):
+            return self._build(shape, device)
         key = (int(shape[0]), int(shape[1]), torch.device(device))
         embed = self._cache.get(key)
         if embed is None:

@@ -13,16 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .activations import create_act
+from .helpers import check_4d
+
+# a leaf of torch.fx graphs here too: the check branches on the input's rank
+torch.fx.wrap("check_4d")
 
 __all__ = ["GroupNormAct", "EvoNorm2dS0", "FilterResponseNormTlu2d"]
-
-
-def _check_4d(x: torch.Tensor) -> None:
-    if x.dim() != 4:
-        raise ValueError(f"expected a 4D (B, C, H, W) input, got shape {tuple(x.shape)}")
-
-
-torch.fx.wrap("_check_4d")  # a leaf of torch.fx graphs: the check branches on the input's rank
 
 
 class GroupNormAct(nn.GroupNorm):
@@ -89,7 +85,7 @@ class EvoNorm2dS0(nn.Module):
         return std.expand(grouped.shape).reshape(b, c, h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_4d(x)
+        x = check_4d(x)
         shape = (1, -1, 1, 1)
         if self.v is not None:
             x = x * torch.sigmoid(x * self.v.view(shape).to(x.dtype)) / self._group_std(x)
@@ -117,7 +113,7 @@ class FilterResponseNormTlu2d(nn.Module):
             nn.init.zeros_(self.tau)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_4d(x)
+        x = check_4d(x)
         shape = (1, -1, 1, 1)
         nu2 = x.float().square().mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1): mean square per channel
         x = x * nu2.add(self.eps).rsqrt().to(x.dtype)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 import torch
+import torch.fx
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -33,6 +34,10 @@ from ..layers.rope import ROPE_TYPES, create_rope
 from ..registry import register_variants
 from ._token_model import TokenModel
 from .eva_variants import VARIANTS
+from .vision_transformer import pos_embed_for_grid
+
+# the grid is known only at run time: traced graphs resample the position embedding in a leaf (as ViT's do)
+torch.fx.wrap("pos_embed_for_grid")
 
 __all__ = ["Eva", "EvaBlock", "checkpoint_filter"]
 
@@ -375,9 +380,9 @@ class Eva(TokenModel):
         x = self.patch_embed(x)  # [B, h, w, D]
         b, h, w, d = x.shape
         pos_embed = self.pos_embed
-        if pos_embed is not None and (h, w) != self.patch_embed.grid_size:
+        if pos_embed is not None:
             prefix = 0 if self.no_embed_class else self.num_prefix_tokens
-            pos_embed = resample_abs_pos_embed(pos_embed, (h, w), self.patch_embed.grid_size, prefix)
+            pos_embed = pos_embed_for_grid(pos_embed, x, self.patch_embed.grid_size, prefix)
         x = join_prefix_tokens(
             x.reshape(b, h * w, d), [self.cls_token, self.reg_token], pos_embed, not self.no_embed_class
         )
