@@ -41,9 +41,13 @@ from .utils.precision import PRECISIONS, resolve_precision
 
 __all__ = [
     "optimize",
+    "optimize_if_asked",
+    "FixedBatch",
+    "fixed_batch_if_compiled",
     "OptimizedModel",
     "OptimizePlan",
     "PRECISIONS",
+    "check_precision",
     "cpu_supports_bf16",
     "fastest_precision",
 ]
@@ -185,7 +189,8 @@ def _model_device(device: Any, model: nn.Module) -> torch.device:
     return resolve_device(device, allowed=("cpu", "cuda"))
 
 
-def _check_precision(precision: Any, device: torch.device) -> str:
+def check_precision(precision: Any, device: torch.device) -> str:
+    """The canonical precision name, if `device` can run it fast; else a ValueError that says what to use."""
     if precision == "int8":
         raise ValueError(
             "precision='int8' is not supported (int8 PT2E quantization ran slower than bf16 here); "
@@ -381,7 +386,7 @@ def optimize(
     channels_last_flag = _check_flag("channels_last", channels_last)
     check_bool("inplace", inplace)
     dev = _model_device(device, model)
-    precision = _check_precision(precision, dev)
+    precision = check_precision(precision, dev)
 
     model = model if inplace else copy.deepcopy(model)
     model.eval()
@@ -411,3 +416,59 @@ def optimize(
     )
     _log.info("optimize: %s", plan)
     return OptimizedModel(model, plan)
+
+
+def optimize_if_asked(
+    model: nn.Module,
+    device: torch.device,
+    *,
+    precision: str | None = None,
+    compile: bool | None = None,
+    fast: bool = False,
+    input_size: tuple[int, int, int] | None = None,
+    inplace: bool = False,
+) -> tuple[nn.Module, OptimizePlan | None]:
+    """What `predict`, `validate` and `benchmark` do with their precision/compile/fast options: the model
+    through `optimize` when any of them asks for it, else `model` unchanged; returns (model, plan or None).
+
+    `precision` None means fp32, or with `fast` the fastest precision the device computes in
+    (`fastest_precision`); `compile` None lets `optimize` decide; `input_size` (C, H, W) of the probe
+    (default the model's); `inplace`: the caller built the model, so it may be changed instead of copied.
+    """
+    check_bool("fast", fast)
+    _check_flag("compile", compile)
+    if precision is None and compile is None and not fast:
+        return model, None
+    if precision is None:
+        precision = fastest_precision(device) if fast else "fp32"
+    fast_model = optimize(
+        model, precision, compile=compile, device=device, input_size=input_size, inplace=inplace
+    )
+    return fast_model, fast_model.plan
+
+
+class FixedBatch(nn.Module):
+    """`model` fed batches of one size: a smaller batch (the last of a dataset) is padded with copies of its
+    last image up to `batch_size` and the output cut back, so that a compiled model reuses its code for
+    that shape instead of compiling again (10-60 s). The output's first dimension must be the batch."""
+
+    def __init__(self, model: nn.Module, batch_size: int) -> None:
+        super().__init__()
+        self.model = model
+        self.batch_size = batch_size
+
+    def forward(self, x: torch.Tensor) -> Any:
+        n = x.shape[0]  # x: [B, C, H, W]
+        if n < self.batch_size:
+            x = torch.cat([x, x[-1:].expand(self.batch_size - n, *x.shape[1:])])  # [batch_size, C, H, W]
+        return pytree.tree_map(lambda t: t[:n] if isinstance(t, torch.Tensor) else t, self.model(x))
+
+
+def fixed_batch_if_compiled(
+    model: nn.Module, plan: OptimizePlan | None, batch_size: int, num_images: int
+) -> nn.Module:
+    """`FixedBatch(model, batch_size)` when `plan` says the model is compiled and `num_images` fill more
+    than one batch (a smaller last batch would compile again), else `model` itself."""
+    if plan is not None and plan.compiled and num_images > batch_size:
+        return FixedBatch(model, batch_size)
+    return model

@@ -46,6 +46,31 @@ def amp_of(args: argparse.Namespace) -> str | None:
     return getattr(args, "amp", None)
 
 
+def add_fast_options(p: argparse.ArgumentParser, *, legacy_amp: bool = False) -> None:
+    """--precision, --compile/--no-compile and --fast (predict, validate): how `visionzoo.optimize`
+    prepares the model (`fast_inference.optimize_if_asked`); `legacy_amp` as in `add_precision`."""
+    add_precision(p, legacy_amp=legacy_amp)
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the model (first call 10-60 s; default: optimize decides when it runs)",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="visionzoo.optimize with its automatic choices and the fastest precision of the device "
+        "(bf16 on CPUs with AVX512-BF16/AMX and on CUDA)",
+    )
+
+
+def plan_line(command: str, plan: Any) -> str:
+    """The one stderr line saying which optimisations ran (`plan`: an OptimizePlan or None)."""
+    if plan is None:
+        return f"visionzoo {command}: optimisations: none (eager; --fast to use visionzoo.optimize)"
+    return f"visionzoo {command}: optimisations: {plan.summary()}"
+
+
 def printable(text: Any) -> str:
     """`text` safe to print: bytes of a non-UTF-8 file name (decoded by Python with surrogateescape)
     come back as backslash escapes such as '\\xff' instead of failing to encode."""
