@@ -201,9 +201,11 @@ def test_optimized_model_is_eval_only():
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(precision="fp8"), ValueError, "precision must be one of fp32, bf16, fp16; got 'fp8'"),
-        (dict(precision=16), TypeError, "precision must be one of"),
-        (dict(precision="int8"), ValueError, "precision='int8' is not supported"),
+        (dict(precision="fp8"), ValueError, "precision must be one of fp32, bf16, fp16, int8; got 'fp8'"),
+        (dict(precision=16), TypeError, "precision must be one of fp32, bf16, fp16, int8, got int"),
+        (dict(precision="int8"), ValueError, "precision='int8' needs calibration="),
+        (dict(precision="int8", calibration=torch.zeros(1, 3, 32, 32)), ValueError, "runs compiled only"),
+        (dict(precision="fp32", calibration="imgs"), ValueError, "calibration is for precision='int8' only"),
         (dict(compile="yes"), TypeError, "compile must be True, False or None"),
         (dict(channels_last=1), TypeError, "channels_last must be"),
         (dict(inplace="no"), TypeError, "inplace must be a bool"),

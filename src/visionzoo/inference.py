@@ -154,6 +154,7 @@ def _prepare_model(
     compile: bool | None,
     fast: bool,
     owned: bool,
+    calibration: Any = None,
 ) -> tuple[torch.nn.Module, OptimizePlan | None]:
     """The model behind its normalisation step, optimized when any of precision/compile/fast asks for it.
 
@@ -168,7 +169,9 @@ def _prepare_model(
             return model, model.plan
         return NormalizedModel(model, mean, std), model.plan
     model = NormalizedModel(model.to(device).eval(), mean, std)
-    return optimize_if_asked(model, device, precision=precision, compile=compile, fast=fast, inplace=owned)
+    return optimize_if_asked(
+        model, device, precision=precision, compile=compile, fast=fast, inplace=owned, calibration=calibration
+    )
 
 
 @contextlib.contextmanager
@@ -227,6 +230,7 @@ def predict(
     fast: bool = False,
     num_workers: int | None = None,
     num_threads: int | None = None,
+    calibration: Any = None,
 ) -> Predictions:
     """Classify images; returns one `Prediction` (a list of (label, probability), best first) per image.
 
@@ -242,7 +246,8 @@ def predict(
         pretrained: load the name's pretrained weights (ignored for a model instance).
         checkpoint_path: a checkpoint of your own to load into the named model.
         progress: show a tqdm progress bar on stderr.
-        precision: run the model through `visionzoo.optimize` at this precision ('fp32', 'bf16', 'fp16');
+        precision: run the model through `visionzoo.optimize` at this precision ('fp32', 'bf16', 'fp16',
+            'int8' with `calibration`);
             None: plain eager, unless `compile` or `fast` ask for `optimize`.
         compile: torch.compile the model (through `optimize`); None lets `optimize` decide when it runs.
         fast: `optimize` with its automatic choices and the fastest precision the device computes in
@@ -251,6 +256,7 @@ def predict(
             images, else one per two cores.
         num_threads: the model's intra-op threads while predicting (restored afterwards); default
             torch's setting.
+        calibration: with precision='int8': a folder of images to calibrate on (see `optimize`).
 
     Returns:
         `Predictions` (a list of `Prediction`) in input order (folders in sorted path order), with
@@ -293,7 +299,7 @@ def predict(
     labels = label_names_for(cfg, num_classes)
     pil_transform, mean, std = _preprocessing(model)
     owned = isinstance(model_or_name, str)
-    model, plan = _prepare_model(model, mean, std, dev, precision, compile, fast, owned)
+    model, plan = _prepare_model(model, mean, std, dev, precision, compile, fast, owned, calibration)
 
     strict = len(items) == 1
     workers = 0 if strict else choose_workers(len(items), num_workers)

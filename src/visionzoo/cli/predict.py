@@ -109,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             precision=args.precision,
             compile=args.compile,
             fast=args.fast,
+            calibration=args.calibration,
             num_workers=args.num_workers,
         )
     print(plan_line("predict", results.plan), file=sys.stderr)

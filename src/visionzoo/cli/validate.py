@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         precision=args.precision,
         compile=args.compile,
         fast=args.fast,
+        calibration=args.calibration,
     )
     print(plan_line("validate", res.plan), file=sys.stderr)
     out = dict(model=args.model, **res.to_dict())

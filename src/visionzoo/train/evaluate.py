@@ -167,12 +167,14 @@ def validate(
     precision: str | None = None,
     compile: bool | None = None,
     fast: bool = False,
+    calibration: Any = None,
 ) -> EvalResult:
     """Validate a model on an ImageFolder split (or a file list): the library side of `visionzoo validate`.
 
     `exif_transpose` turns images upright by their EXIF Orientation tag; off by default, as in timm,
     so published accuracies reproduce. `precision`, `compile` and `fast` run the model through
-    `visionzoo.optimize` as `predict` does (`fast_inference.optimize_if_asked`); `amp` is plain eager
+    `visionzoo.optimize` as `predict` does (`fast_inference.optimize_if_asked`; `calibration`: int8's
+    images, see `optimize`); `amp` is plain eager
     autocast instead, and cannot be combined with them. The result's `plan` says what was applied.
     """
     from ..data.config import resolve_model_data_config
@@ -222,6 +224,7 @@ def validate(
         fast=fast,
         input_size=data_cfg["input_size"],
         inplace=True,
+        calibration=calibration,
     )
     model = fixed_batch_if_compiled(model, plan, batch_size, len(dataset))
     result = evaluate(model, loader, classes, dist_info.device, amp, head, dist_info)
