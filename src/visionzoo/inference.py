@@ -202,7 +202,12 @@ def _classify(
     with torch.inference_mode():
         for names, x in batches:
             n = x.shape[0]
-            x = x.to(device, dtype) if x.is_floating_point() else x.to(device)  # uint8 is normalised inside
+            # uint8 is normalised inside; batches are pinned on CUDA, so the copy does not block
+            x = (
+                x.to(device, dtype, non_blocking=True)
+                if x.is_floating_point()
+                else x.to(device, non_blocking=True)
+            )
             logits = model(x)  # [B, num_classes]
             if logits.ndim != 2 or logits.shape[1] != num_classes:
                 raise ValueError(f"expected model output [B, {num_classes}], got {tuple(logits.shape)}")
@@ -303,7 +308,9 @@ def predict(
 
     strict = len(items) == 1
     workers = 0 if strict else choose_workers(len(items), num_workers)
-    batches = predict_batches(items, pil_transform, batch_size, strict, skipped, workers)
+    batches = predict_batches(
+        items, pil_transform, batch_size, strict, skipped, workers, pin_memory=dev.type == "cuda"
+    )
     model = fixed_batch_if_compiled(model, plan, batch_size, len(items))
     bar = None
     if progress:
