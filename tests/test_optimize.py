@@ -297,3 +297,20 @@ def test_feature_maps_equal_eager():
     assert isinstance(out, list) and len(out) == 2
     for o, e in zip(out, expected):
         torch.testing.assert_close(o, e, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchao") is None, reason="needs torchao (visionzoo[int8])")
+@pytest.mark.skipif(not torch.cpu._is_vnni_supported(), reason="needs an x86 CPU with VNNI")
+def test_int8_is_calibrated_compiled_and_close_to_fp32():
+    model = _randomize_batchnorm(visionzoo.create_model("resnet18"))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        expected = model(x)
+    fast = optimize(model, "int8", calibration=torch.randn(8, 3, 64, 64, generator=g), input_size=(3, 64, 64))
+    assert fast.plan.precision == "int8" and fast.plan.compiled and fast.plan.calibration_images == 8
+    assert fast.plan.summary().startswith("int8 (PT2E, calibrated on 8 images)")
+    out = fast(x)
+    assert out.dtype == torch.float32 and out.shape == expected.shape
+    corr = torch.corrcoef(torch.stack([out.flatten(), expected.flatten()]))[0, 1]
+    assert corr > 0.95, corr  # int8 rounding, not a different function

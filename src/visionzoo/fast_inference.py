@@ -25,7 +25,9 @@ extra ones run eager (with a warning).
 
 int8 (`precision="int8"`, `calibration=` a folder or image batches) is post-training static quantization
 with torchao's PT2E flow on x86 CPUs with VNNI (module `quantization`, optional extra `visionzoo[int8]`);
-it is always compiled. resnet50 at batch 16 ran 2.9x faster than bf16 + compile, efficientnet_b0 1.7x.
+it is always compiled. resnet50 at batch 16 ran 2.9x faster than bf16 + compile. Inductor's int8 code is
+checked against the quantized graph once; it is wrong for efficientnet_b0 and tf_efficientnet_lite0
+(torch 2.14.1, torchao 0.18), which optimize() then refuses with a ValueError.
 """
 
 from __future__ import annotations
