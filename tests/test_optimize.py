@@ -314,3 +314,14 @@ def test_int8_is_calibrated_compiled_and_close_to_fp32():
     assert out.dtype == torch.float32 and out.shape == expected.shape
     corr = torch.corrcoef(torch.stack([out.flatten(), expected.flatten()]))[0, 1]
     assert corr > 0.95, corr  # int8 rounding, not a different function
+
+
+def test_int8_lowering_check_refuses_code_that_computes_something_else():
+    from visionzoo.quantization import _check_lowering
+
+    reference = nn.Conv2d(3, 4, 3)
+    wrong = nn.Sequential(reference, nn.ReLU())  # what a faulty lowering would do: another function
+    x = torch.randn(2, 3, 8, 8)
+    _check_lowering(reference, reference, x)  # the same computation passes
+    with pytest.raises(ValueError, match="int8.*does not compute what its quantized graph does.*bf16"):
+        _check_lowering(wrong, reference, x)
