@@ -201,9 +201,11 @@ def test_optimized_model_is_eval_only():
 @pytest.mark.parametrize(
     "kwargs,error,match",
     [
-        (dict(precision="fp8"), ValueError, "precision must be one of fp32, bf16, fp16; got 'fp8'"),
-        (dict(precision=16), TypeError, "precision must be one of"),
-        (dict(precision="int8"), ValueError, "precision='int8' is not supported"),
+        (dict(precision="fp8"), ValueError, "precision must be one of fp32, bf16, fp16, int8; got 'fp8'"),
+        (dict(precision=16), TypeError, "precision must be one of fp32, bf16, fp16, int8, got int"),
+        (dict(precision="int8"), ValueError, "precision='int8' needs calibration="),
+        (dict(precision="int8", calibration=torch.zeros(1, 3, 32, 32)), ValueError, "runs compiled only"),
+        (dict(precision="fp32", calibration="imgs"), ValueError, "calibration is for precision='int8' only"),
         (dict(compile="yes"), TypeError, "compile must be True, False or None"),
         (dict(channels_last=1), TypeError, "channels_last must be"),
         (dict(inplace="no"), TypeError, "inplace must be a bool"),
@@ -295,3 +297,31 @@ def test_feature_maps_equal_eager():
     assert isinstance(out, list) and len(out) == 2
     for o, e in zip(out, expected):
         torch.testing.assert_close(o, e, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torchao") is None, reason="needs torchao (visionzoo[int8])")
+@pytest.mark.skipif(not torch.cpu._is_vnni_supported(), reason="needs an x86 CPU with VNNI")
+def test_int8_is_calibrated_compiled_and_close_to_fp32():
+    model = _randomize_batchnorm(visionzoo.create_model("resnet18"))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        expected = model(x)
+    fast = optimize(model, "int8", calibration=torch.randn(8, 3, 64, 64, generator=g), input_size=(3, 64, 64))
+    assert fast.plan.precision == "int8" and fast.plan.compiled and fast.plan.calibration_images == 8
+    assert fast.plan.summary().startswith("int8 (PT2E, calibrated on 8 images)")
+    out = fast(x)
+    assert out.dtype == torch.float32 and out.shape == expected.shape
+    corr = torch.corrcoef(torch.stack([out.flatten(), expected.flatten()]))[0, 1]
+    assert corr > 0.95, corr  # int8 rounding, not a different function
+
+
+def test_int8_lowering_check_refuses_code_that_computes_something_else():
+    from visionzoo.quantization import _check_lowering
+
+    reference = nn.Conv2d(3, 4, 3)
+    wrong = nn.Sequential(reference, nn.ReLU())  # what a faulty lowering would do: another function
+    x = torch.randn(2, 3, 8, 8)
+    _check_lowering(reference, reference, x)  # the same computation passes
+    with pytest.raises(ValueError, match="int8.*does not compute what its quantized graph does.*bf16"):
+        _check_lowering(wrong, reference, x)

@@ -20,6 +20,7 @@ from visionzoo.data import sample_image_path
 from visionzoo.data.datasets import ImageReadError, UnreadableImageWarning, load_image
 from visionzoo.data.loader import NormalizedModel, draft_min_size, split_normalize
 from visionzoo.data.transforms import create_transform
+from visionzoo.fast_inference import FixedBatch, cpu_supports_bf16
 from visionzoo.inference import Predictions
 
 needs_lite0 = pytest.mark.skipif(
@@ -251,3 +252,91 @@ def test_benchmark_fast_times_the_optimized_model_and_says_so(capsys):
     assert line.startswith("visionzoo benchmark: optimisations: fp32") and "compiled" in line
     assert main([*args, "--train"]) != 0
     assert "--fast" in capsys.readouterr().err
+
+
+# --- validate: the same --precision / --compile / --fast, through the same code --------------------------
+
+
+def _view_folder(tmp_path):
+    """ImageNet-named class folders (tabby: the cat, espresso: the coffee) of 9 views of each photo."""
+    from tests.test_optimize import _sample_views
+
+    views = _sample_views()  # 9 of chelsea, then 9 of coffee
+    for i, view in enumerate(views):
+        folder = tmp_path / "val" / ("tabby" if i < len(views) // 2 else "espresso")
+        folder.mkdir(parents=True, exist_ok=True)
+        view.save(folder / f"v{i}.png")
+    return tmp_path
+
+
+def _validate_json(capsys, *args):
+    import json
+
+    code = main(["validate", "tf_efficientnet_lite0", "--pretrained", "-j", "0", "--json", *args])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out), [ln for ln in out.err.splitlines() if "optimisations" in ln]
+
+
+@needs_lite0
+@pytest.mark.skipif(not cpu_supports_bf16(), reason="needs a CPU with bf16 instructions")
+def test_validate_bf16_top1_within_one_image_of_fp32(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = str(_view_folder(tmp_path))
+    eager, eager_lines = _validate_json(capsys, "--data", data)
+    assert eager_lines == [
+        "visionzoo validate: optimisations: none (eager; --fast to use visionzoo.optimize)"
+    ]
+    assert eager["num_images"] == 18 and eager["optimisations"] is None
+
+    fp32, (fp32_line,) = _validate_json(capsys, "--data", data, "--precision", "fp32", "--no-compile")
+    assert (
+        fp32_line.startswith("visionzoo validate: optimisations: fp32") and "BatchNorms folded" in fp32_line
+    )
+    assert fp32["top1"] == eager["top1"] and abs(fp32["loss"] - eager["loss"]) < 1e-4
+
+    bf16, (bf16_line,) = _validate_json(capsys, "--data", data, "--fast", "--no-compile", "-b", "8")
+    assert bf16_line.startswith("visionzoo validate: optimisations: bf16 autocast")
+    assert bf16["optimisations"] in bf16_line
+    # tolerance: one image of 18 (measured: the same top-1, loss within 0.01)
+    assert abs(bf16["top1"] - eager["top1"]) <= 100 / 18 + 1e-9
+    assert abs(bf16["loss"] - eager["loss"]) < 0.05
+
+
+def test_validate_compiled_pads_the_last_batch(tmp_path, monkeypatch):
+    from visionzoo.train import validate
+
+    for i in range(5):  # 5 images, batch 2: the last batch (1 image) is padded to 2, not compiled again
+        _photo(tmp_path / "val" / ("cat", "dog", "fish")[i % 3] / f"p{i}.png", i, size=(70, 70))
+    model = f"{ARCH}.pets"
+    eager = validate(model, str(tmp_path), pretrained=True, batch_size=2, num_workers=0)
+    calls = []
+    real_forward = FixedBatch.forward
+    monkeypatch.setattr(
+        FixedBatch, "forward", lambda self, x: calls.append(x.shape[0]) or real_forward(self, x)
+    )
+    fast = validate(
+        model, str(tmp_path), pretrained=True, batch_size=2, num_workers=0, precision="fp32", compile=True
+    )
+    assert fast.plan.compiled and calls == [2, 2, 1]
+    assert fast.num_images == 5 and fast.top1 == eager.top1 and abs(fast.loss - eager.loss) < 1e-4
+
+
+def _cli(capsys, *argv):
+    """(exit code, stdout, stderr) of `visionzoo ARGV...`, usage errors included."""
+    try:
+        code = main(list(argv))
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_validate_option_errors_are_one_line(tmp_path, capsys):
+    from tests.tools.conftest import assert_user_error
+
+    _photo(tmp_path / "val" / "cat" / "p.png", 0)
+    base = ["validate", f"{ARCH}.pets", "--pretrained", "--data", str(tmp_path), "-j", "0"]
+    assert_user_error(_cli(capsys, *base, "--precision", "int4"), "--precision", "invalid choice")
+    assert_user_error(_cli(capsys, *base, "--precision", "fp16", "--device", "cpu"), "fp16")
+    assert_user_error(_cli(capsys, *base, "--amp", "bf16", "--fast"), "amp", "not both")

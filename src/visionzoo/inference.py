@@ -16,7 +16,7 @@ from .data.datasets import scan_images, warn_skipped
 from .data.labels import label_names_for
 from .data.loader import NormalizedModel, choose_workers, predict_batches, split_normalize
 from .data.transforms import Compose, create_transform
-from .fast_inference import OptimizedModel, OptimizePlan, fastest_precision, optimize
+from .fast_inference import OptimizedModel, OptimizePlan, fixed_batch_if_compiled, optimize_if_asked
 from .utils.checks import check_bool, check_int
 from .utils.device import default_device, resolve_device
 
@@ -154,6 +154,7 @@ def _prepare_model(
     compile: bool | None,
     fast: bool,
     owned: bool,
+    calibration: Any = None,
 ) -> tuple[torch.nn.Module, OptimizePlan | None]:
     """The model behind its normalisation step, optimized when any of precision/compile/fast asks for it.
 
@@ -168,12 +169,9 @@ def _prepare_model(
             return model, model.plan
         return NormalizedModel(model, mean, std), model.plan
     model = NormalizedModel(model.to(device).eval(), mean, std)
-    if precision is None and not compile and not fast:
-        return model, None
-    if precision is None:
-        precision = fastest_precision(device) if fast else "fp32"
-    fast_model = optimize(model, precision, compile=compile, device=device, inplace=owned)
-    return fast_model, fast_model.plan
+    return optimize_if_asked(
+        model, device, precision=precision, compile=compile, fast=fast, inplace=owned, calibration=calibration
+    )
 
 
 @contextlib.contextmanager
@@ -194,11 +192,9 @@ def _classify(
     labels: Sequence[str],
     k: int,
     device: torch.device,
-    pad_to: int | None,
     bar: Any,
 ) -> list[Prediction]:
-    """Top-k predictions for each batch. `pad_to`: a compiled model's batch size; a smaller last batch is
-    padded to it, so that it reuses the compiled code instead of compiling again for its size."""
+    """Top-k predictions for each batch."""
     num_classes = len(labels)
     p = next(iter(model.parameters()), None)
     dtype = p.dtype if p is not None else torch.float32
@@ -206,10 +202,13 @@ def _classify(
     with torch.inference_mode():
         for names, x in batches:
             n = x.shape[0]
-            if pad_to is not None and n < pad_to:
-                x = torch.cat([x, x[-1:].expand(pad_to - n, *x.shape[1:])])  # [pad_to, C, H, W]
-            x = x.to(device, dtype) if x.is_floating_point() else x.to(device)  # uint8 is normalised inside
-            logits = model(x)[:n]  # [B, num_classes]
+            # uint8 is normalised inside; batches are pinned on CUDA, so the copy does not block
+            x = (
+                x.to(device, dtype, non_blocking=True)
+                if x.is_floating_point()
+                else x.to(device, non_blocking=True)
+            )
+            logits = model(x)  # [B, num_classes]
             if logits.ndim != 2 or logits.shape[1] != num_classes:
                 raise ValueError(f"expected model output [B, {num_classes}], got {tuple(logits.shape)}")
             probs = logits.float().softmax(dim=-1)
@@ -236,6 +235,7 @@ def predict(
     fast: bool = False,
     num_workers: int | None = None,
     num_threads: int | None = None,
+    calibration: Any = None,
 ) -> Predictions:
     """Classify images; returns one `Prediction` (a list of (label, probability), best first) per image.
 
@@ -251,7 +251,8 @@ def predict(
         pretrained: load the name's pretrained weights (ignored for a model instance).
         checkpoint_path: a checkpoint of your own to load into the named model.
         progress: show a tqdm progress bar on stderr.
-        precision: run the model through `visionzoo.optimize` at this precision ('fp32', 'bf16', 'fp16');
+        precision: run the model through `visionzoo.optimize` at this precision ('fp32', 'bf16', 'fp16',
+            'int8' with `calibration`);
             None: plain eager, unless `compile` or `fast` ask for `optimize`.
         compile: torch.compile the model (through `optimize`); None lets `optimize` decide when it runs.
         fast: `optimize` with its automatic choices and the fastest precision the device computes in
@@ -260,6 +261,7 @@ def predict(
             images, else one per two cores.
         num_threads: the model's intra-op threads while predicting (restored afterwards); default
             torch's setting.
+        calibration: with precision='int8': a folder of images to calibrate on (see `optimize`).
 
     Returns:
         `Predictions` (a list of `Prediction`) in input order (folders in sorted path order), with
@@ -302,12 +304,14 @@ def predict(
     labels = label_names_for(cfg, num_classes)
     pil_transform, mean, std = _preprocessing(model)
     owned = isinstance(model_or_name, str)
-    model, plan = _prepare_model(model, mean, std, dev, precision, compile, fast, owned)
+    model, plan = _prepare_model(model, mean, std, dev, precision, compile, fast, owned, calibration)
 
     strict = len(items) == 1
     workers = 0 if strict else choose_workers(len(items), num_workers)
-    batches = predict_batches(items, pil_transform, batch_size, strict, skipped, workers)
-    pad_to = batch_size if plan is not None and plan.compiled and len(items) > batch_size else None
+    batches = predict_batches(
+        items, pil_transform, batch_size, strict, skipped, workers, pin_memory=dev.type == "cuda"
+    )
+    model = fixed_batch_if_compiled(model, plan, batch_size, len(items))
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -315,7 +319,7 @@ def predict(
         bar = tqdm(total=len(items), unit="img", desc="predict", leave=False)
     try:
         with _compute_threads(num_threads):
-            results = _classify(model, batches, labels, min(topk, num_classes), dev, pad_to, bar)
+            results = _classify(model, batches, labels, min(topk, num_classes), dev, bar)
     finally:
         if bar is not None:
             bar.close()

@@ -7,8 +7,7 @@ import json
 import sys
 
 from . import CliError
-from ._common import add_img_size, add_precision
-from .predict import plan_line
+from ._common import add_img_size, add_precision, plan_line
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

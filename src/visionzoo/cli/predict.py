@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from . import CliError
-from ._common import add_precision, printable
+from ._common import add_fast_options, plan_line, printable
 
 # show a progress bar (stderr) when there are more images than this
 _PROGRESS_MIN_IMAGES = 64
@@ -56,30 +56,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="processes decoding images (default: none for a few images, else one per two cores)",
     )
     return p
-
-
-def add_fast_options(p: argparse.ArgumentParser) -> None:
-    """--precision, --compile/--no-compile and --fast: how `visionzoo.optimize` prepares the model."""
-    add_precision(p, legacy_amp=False)
-    p.add_argument(
-        "--compile",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="torch.compile the model (first call 10-60 s; default: optimize decides when it runs)",
-    )
-    p.add_argument(
-        "--fast",
-        action="store_true",
-        help="visionzoo.optimize with its automatic choices and the fastest precision of the device "
-        "(bf16 on CPUs with AVX512-BF16/AMX and on CUDA)",
-    )
-
-
-def plan_line(command: str, plan: Any) -> str:
-    """The one stderr line saying which optimisations ran (`plan`: an OptimizePlan or None)."""
-    if plan is None:
-        return f"visionzoo {command}: optimisations: none (eager; --fast to use visionzoo.optimize)"
-    return f"visionzoo {command}: optimisations: {plan.summary()}"
 
 
 def _format_table(results: list[Any]) -> str:
@@ -133,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             precision=args.precision,
             compile=args.compile,
             fast=args.fast,
+            calibration=args.calibration,
             num_workers=args.num_workers,
         )
     print(plan_line("predict", results.plan), file=sys.stderr)

@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from ._common import add_img_size, add_precision, amp_of, printable
+from ._common import add_fast_options, add_img_size, plan_line, printable
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -25,7 +25,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("-b", "--batch-size", type=int, default=64)
     p.add_argument("-j", "--num-workers", type=int, default=2)
     add_img_size(p)
-    add_precision(p)
+    add_fast_options(p, legacy_amp=True)
     p.add_argument("--device", default=None)
     p.add_argument(
         "--exif-transpose",
@@ -53,11 +53,16 @@ def run(args: argparse.Namespace) -> int:
         pretrained=args.pretrained,
         batch_size=args.batch_size,
         num_workers=args.num_workers,
-        amp=amp_of(args),
+        amp=args.amp,  # the old --amp spelling: eager autocast
         device=args.device,
         img_size=args.img_size,
         exif_transpose=args.exif_transpose,
+        precision=args.precision,
+        compile=args.compile,
+        fast=args.fast,
+        calibration=args.calibration,
     )
+    print(plan_line("validate", res.plan), file=sys.stderr)
     out = dict(model=args.model, **res.to_dict())
     fmt = "json" if args.json else args.output
     if args.results_file:

@@ -177,12 +177,14 @@ def predict_batches(
     skipped: list[tuple[str, str]],
     num_workers: int = 0,
     draft: bool = True,
+    pin_memory: bool = False,
 ) -> Iterator[tuple[list[str], torch.Tensor]]:
     """(names, batch) in input order: uint8 [B, C, H, W] for files and PIL images, the given float
     tensors as they are. Unreadable files raise when `strict`, else are appended to `skipped`.
 
     `num_workers` processes decode ahead of the consumer (0: in this process); `draft` lets JPEGs
-    decode at reduced size when that still covers the resize target.
+    decode at reduced size when that still covers the resize target; `pin_memory` (for a CUDA model)
+    gives page-locked batches, so that the copy to the GPU can be non-blocking.
     """
     min_size = draft_min_size(pil_transform) if draft else None
     dataset = _PredictImages(items, pil_transform, min_size, strict)
@@ -197,6 +199,7 @@ def predict_batches(
         worker_init_fn=_worker_init if num_workers > 0 else None,
         multiprocessing_context=context,
         prefetch_factor=2 if num_workers > 0 else None,
+        pin_memory=pin_memory,
     )
     for runs, failed in loader:
         skipped += failed

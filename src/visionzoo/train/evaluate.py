@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +24,12 @@ class EvalResult:
     img_per_sec: float
     per_class: dict[str, float] = field(default_factory=dict)
     skipped: int = 0
+    plan: Any = field(default=None, repr=False)  # the OptimizePlan applied by validate(), None for eager
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The figures as plain data; `optimisations` is the plan's one-line summary (None: eager)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "plan"}
+        return {**d, "optimisations": self.plan.summary() if self.plan is not None else None}
 
 
 def autocast_context(device: torch.device, amp: str | bool | None):
@@ -159,19 +163,32 @@ def validate(
     device: str | None = None,
     img_size: int | tuple[int, int] | None = None,
     exif_transpose: bool = False,
+    *,
+    precision: str | None = None,
+    compile: bool | None = None,
+    fast: bool = False,
+    calibration: Any = None,
 ) -> EvalResult:
     """Validate a model on an ImageFolder split (or a file list): the library side of `visionzoo validate`.
 
     `exif_transpose` turns images upright by their EXIF Orientation tag; off by default, as in timm,
-    so published accuracies reproduce.
+    so published accuracies reproduce. `precision`, `compile` and `fast` run the model through
+    `visionzoo.optimize` as `predict` does (`fast_inference.optimize_if_asked`; `calibration`: int8's
+    images, see `optimize`); `amp` is plain eager
+    autocast instead, and cannot be combined with them. The result's `plan` says what was applied.
     """
     from ..data.config import resolve_model_data_config
     from ..data.datasets import create_dataset, create_loader
     from ..data.transforms import create_transform
     from ..factory import create_model
+    from ..fast_inference import check_precision, fixed_batch_if_compiled, optimize_if_asked
     from ..weights.sources import is_model_spec
 
+    if amp and (precision is not None or compile is not None or fast):
+        raise ValueError("give either amp (eager autocast) or precision/compile/fast (optimize), not both")
     dist_info = _dist(device)
+    if precision is not None:
+        check_precision(precision, dist_info.device)  # before building anything
     if is_model_spec(model_name) and checkpoint_path is None:
         pretrained = True  # such a name stands for its weights
     model = create_model(model_name, pretrained=pretrained, checkpoint_path=checkpoint_path)
@@ -199,7 +216,19 @@ def validate(
             f"the dataset has {len(classes)} classes but {model_name} predicts {model.num_classes}; "
             "pass a checkpoint trained on these classes, or name folders by the head's label set"
         )
+    model, plan = optimize_if_asked(
+        model,
+        dist_info.device,
+        precision=precision,
+        compile=compile,
+        fast=fast,
+        input_size=data_cfg["input_size"],
+        inplace=True,
+        calibration=calibration,
+    )
+    model = fixed_batch_if_compiled(model, plan, batch_size, len(dataset))
     result = evaluate(model, loader, classes, dist_info.device, amp, head, dist_info)
+    result.plan = plan
     result.skipped = loader.num_skipped
     return result
 

