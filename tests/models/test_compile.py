@@ -45,6 +45,7 @@ REPS = {
     "swin_transformer_v2_cr": "swinv2_cr_tiny_ns_224",
     "vgg": "vgg11",
     "vision_transformer": "vit_tiny_patch16_224",
+    "vision_transformer_hybrid": "vit_tiny_r_s16_p8_224",
     "xception": "legacy_xception",
     "xception_aligned": "xception41p",
 }
