@@ -249,3 +249,23 @@ def test_user_errors():
         visionzoo.create_model(TINY, global_pool="token", **SMALL)
     with pytest.raises(TypeError, match="window_sizes"):
         visionzoo.create_model(TINY, window_sizes=7)
+
+
+def test_windowed_attention_training_path_equals_sdpa():
+    """With gradients, the written-out window attention (mask broadcast over the batch) equals SDPA's."""
+    from visionzoo.layers.window import windowed_attention
+
+    torch.manual_seed(0)
+    batch, nw, heads, n, hd = 2, 4, 3, 9, 8
+    q, k, v = (torch.randn(batch * nw, heads, n, hd) for _ in range(3))
+    bias = torch.randn(heads, n, n)
+    mask = torch.zeros(nw, n, n).masked_fill(torch.rand(nw, n, n) > 0.7, -100.0)
+    for m, scale in ((mask, None), (None, 1.0), (mask, 0.5)):
+        with torch.no_grad():
+            want = windowed_attention(q, k, v, bias, m, batch, scale=scale)
+        qg = q.clone().requires_grad_()
+        got = windowed_attention(qg, k, v, bias, m, batch, scale=scale)
+        assert got.grad_fn is not None
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        got.sum().backward()
+        assert torch.isfinite(qg.grad).all()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 
 from .helpers import to_2tuple
@@ -90,7 +91,17 @@ def windowed_attention(
     q, k, v: [B*nW, heads, N, hd]; bias: [heads, N, N], added to every window's scores; mask: [nW, N, N]
     (shifted windows) or None; batch: B. `scale` is SDPA's (None: 1/sqrt(hd)). Returns [B*nW, N, heads, hd].
     """
-    bn, heads, n, _ = q.shape
+    bn, heads, n, hd = q.shape
+    tracing = torch.fx._symbolic_trace.is_fx_tracing() or torch.compiler.is_exporting()
+    if not tracing and torch.is_grad_enabled() and q.requires_grad:
+        # training: CPU SDPA takes its math path here anyway; written out, the window mask broadcasts over
+        # the batch instead of being expanded to [B*nW, heads, N, N] (and summed back in backward)
+        attn = (q * (hd**-0.5 if scale is None else scale)) @ k.transpose(-2, -1)  # [B*nW, heads, N, N]
+        attn = attn + bias.unsqueeze(0)
+        if mask is not None:
+            attn = (attn.view(batch, -1, heads, n, n) + mask.unsqueeze(1)).view(bn, heads, n, n)
+        attn = F.dropout(attn.softmax(dim=-1), dropout_p) if dropout_p > 0 else attn.softmax(dim=-1)
+        return (attn @ v).transpose(1, 2)  # [B*nW, N, heads, hd]
     bias = bias.unsqueeze(0)  # [1, heads, N, N]
     if mask is not None:
         bias = bias + mask.unsqueeze(1)  # [nW, heads, N, N]
