@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["make_divisible", "to_2tuple", "check_4d"]
+__all__ = ["make_divisible", "to_2tuple", "check_4d", "first_block_dilation"]
 
 
 def check_4d(x: torch.Tensor) -> torch.Tensor:
@@ -36,3 +36,8 @@ def make_divisible(value: float, divisor: int = 8, round_limit: float = 0.9) -> 
     if rounded < round_limit * value:
         rounded += divisor
     return rounded
+
+
+def first_block_dilation(dilation: int) -> int:
+    """Dilation of a dilated stage's first block: the previous stage's (half of `dilation`), at most 2, at least 1."""
+    return min(2, max(1, dilation // 2))

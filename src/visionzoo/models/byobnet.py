@@ -23,8 +23,8 @@ from ..layers.activations import create_act
 from ..layers.attention_pool2d import AttentionPool2d
 from ..layers.conv2d_same import SamePadAvgPool2d
 from ..layers.conv_norm_act import ConvNormAct
-from ..layers.drop import DropPath
-from ..layers.helpers import make_divisible
+from ..layers.drop import drop_path_layer
+from ..layers.helpers import first_block_dilation, make_divisible
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.reparam import conv_from_kernel, fuse_bn, pad_kernel, reparameterize
 from ..layers.squeeze_excite import SEModule
@@ -90,7 +90,7 @@ class RepVggBlock(nn.Module):
         self.identity = nn.BatchNorm2d(out_chs) if use_identity else None
         self.conv_kxk = ConvNormAct(in_chs, out_chs, kernel_size, stride, dilation[0], groups=groups)
         self.conv_1x1 = ConvNormAct(in_chs, out_chs, 1, stride, groups=groups)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 and use_identity else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path if use_identity else 0.0)
         self.attn = attn if attn is not None else nn.Identity()
         self.act = create_act(act, inplace=True)
         self.reparam_conv: nn.Conv2d | None = None
@@ -159,7 +159,7 @@ class MobileOneBlock(nn.Module):
             ConvNormAct(in_chs, out_chs, kernel_size, stride, groups=groups) for _ in range(branches)
         )
         self.conv_scale = ConvNormAct(in_chs, out_chs, 1, stride, groups=groups) if kernel_size > 1 else None
-        self.drop_path = DropPath(drop_path) if drop_path > 0 and use_identity else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path if use_identity else 0.0)
         self.attn = attn if attn is not None else nn.Identity()
         self.act = create_act(act, inplace=True)
         self.reparam_conv: nn.Conv2d | None = None
@@ -235,7 +235,7 @@ class BottleneckBlock(nn.Module):
         self.conv1_1x1 = ConvNormAct(in_chs, mid, 1, act="relu")
         self.conv2_kxk = ConvNormAct(mid, mid, 3, stride, dilation[0], act="relu", anti_alias=True)
         self.conv3_1x1 = ConvNormAct(mid, out_chs, 1)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
         self.act = nn.ReLU(inplace=True)
 
     def zero_init_last(self) -> None:
@@ -356,7 +356,7 @@ class ByobNet(ImageModel):
             stride = specs[0].stride
             if reduction >= output_stride and stride > 1:  # dilate instead of striding
                 stride, dilation = 1, dilation * stride
-            first_dilation = 1 if dilation in (1, 2) else 2
+            first_dilation = first_block_dilation(dilation)
             blocks = []
             for j, spec in enumerate(specs):
                 s = stride if j == 0 else 1

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from ..layers.attention import Attention, LatentAttentionPool
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer
 from ..layers.grad_checkpoint import checkpoint_active
 from ..layers.mlp import GluMlp, Mlp, SwiGLU
 from ..layers.patch_embed import PatchEmbed, to_2tuple
@@ -109,7 +109,7 @@ class EvaBlock(nn.Module):
         )
         use_ls = init_values is not None and not post_norm
         self.gamma_1 = nn.Parameter(torch.full((dim,), float(init_values))) if use_ls else None
-        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path1 = drop_path_layer(drop_path)
         self.norm2 = norm_layer(dim)
         hidden = int(dim * mlp_ratio)
         sub_norm = norm_layer if scale_mlp else None
@@ -121,7 +121,7 @@ class EvaBlock(nn.Module):
             self.mlp = Mlp(dim, hidden, norm_layer=sub_norm, drop=proj_drop)
         use_ls2 = use_ls and not attn_only_layer_scale
         self.gamma_2 = nn.Parameter(torch.full((dim,), float(init_values))) if use_ls2 else None
-        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path2 = drop_path_layer(drop_path)
 
     def reset_parameters(self) -> None:
         for gamma in (self.gamma_1, self.gamma_2):

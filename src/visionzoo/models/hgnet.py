@@ -21,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.conv_norm_act import conv_padding
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.reparam import conv_from_kernel, fuse_conv_bn, reparameterize
 from ..registry import register_variants
@@ -174,7 +174,7 @@ class HGBlock(nn.Module):
             self.aggregation = nn.Sequential(
                 ConvBNAct(total, out_chs, 1, use_lab=use_lab), EseModule(out_chs)
             )
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, in, H, W) -> (B, out, H, W)
         outs = [x]

@@ -25,7 +25,7 @@ from ..layers.conv2d_same import SamePadAvgPool2d
 from ..layers.conv_norm_act import ConvNormAct
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
-from ..layers.helpers import make_divisible
+from ..layers.helpers import first_block_dilation, make_divisible
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.squeeze_excite import SEModule
@@ -276,7 +276,7 @@ class RegStage(nn.Module):
     ):
         super().__init__()
         self.grad_checkpointing = False
-        first_dilation = 1 if dilation in (1, 2) else 2
+        first_dilation = first_block_dilation(dilation)
         for j in range(spec.depth):
             block = block_cls(
                 in_chs if j == 0 else spec.width,

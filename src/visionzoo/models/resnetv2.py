@@ -24,8 +24,8 @@ from torch.utils.checkpoint import checkpoint
 
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.conv2d_same import SamePadAvgPool2d, SamePadMaxPool2d
-from ..layers.drop import DropPath
-from ..layers.helpers import make_divisible
+from ..layers.drop import drop_path_layer
+from ..layers.helpers import first_block_dilation, make_divisible
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.sample_norm import EvoNorm2dS0, FilterResponseNormTlu2d, GroupNormAct
@@ -137,7 +137,7 @@ class PreActBasic(nn.Module):
         self.conv1 = conv(in_chs, mid_chs, 3, stride, first_dilation)
         self.norm2 = norm(mid_chs)
         self.conv2 = conv(mid_chs, out_chs, 3, 1, dilation)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.conv2.weight)
@@ -173,7 +173,7 @@ class PreActBottleneck(nn.Module):
         self.conv2 = conv(mid_chs, mid_chs, 3, stride, first_dilation)
         self.norm3 = norm(mid_chs)
         self.conv3 = conv(mid_chs, out_chs, 1)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.conv3.weight)
@@ -210,7 +210,7 @@ class Bottleneck(nn.Module):
         self.norm2 = norm(mid_chs)
         self.conv3 = conv(mid_chs, out_chs, 1)
         self.norm3 = norm(out_chs, apply_act=False)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
         self.act3 = nn.ReLU(inplace=True)
 
     def zero_init_last(self) -> None:
@@ -366,7 +366,7 @@ class ResNetV2(ImageModel):
             stride = 1 if i == 0 else 2
             if reduction >= output_stride:
                 dilation, stride = dilation * stride, 1
-            first_dilation = 1 if dilation in (1, 2) else 2
+            first_dilation = first_block_dilation(dilation)
             blocks = []
             for j in range(depth):
                 s = stride if j == 0 else 1

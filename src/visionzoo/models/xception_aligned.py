@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..features import feature_take_indices, to_output_fmt
 from ..layers.conv_norm_act import ConvNormAct
-from ..layers.drop import DropPath
+from ..layers.drop import drop_path_layer
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.separable_conv import PreActSeparableConv, SeparableConvBnAct
 from ..registry import register_variants
@@ -60,7 +60,7 @@ class XceptionModule(nn.Module):
             conv = SeparableConvBnAct(chs, width, 3, stride, dilation, eps, act=not b.start_with_relu)
             self.stack.add_module(f"conv{i + 1}", conv)
             chs = width
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def _residual(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         if self.no_skip:
@@ -103,7 +103,7 @@ class PreXceptionModule(nn.Module):
                 f"conv{i + 1}", PreActSeparableConv(chs, width, 3, stride, dilation, eps, first_act=i > 0)
             )
             chs = width
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.drop_path = drop_path_layer(drop_path)
 
     def _residual(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return y if self.no_skip else self.drop_path(y) + self.shortcut(x)
