@@ -13,6 +13,7 @@ Usage: python benchmarks/bench_accuracy.py [--models tf_efficientnet_lite0 ...] 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -51,17 +52,50 @@ def calibration_views(n: int = 64) -> list[Image.Image]:
     return views
 
 
+def weights_rounded_to_bf16(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` whose parameters are rounded to bf16 and back, run in fp32: what bf16 storage of
+    the weights alone costs, a floor under any bf16 inference path's deviation."""
+    rounded = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for p in rounded.parameters():
+            p.copy_(p.to(torch.bfloat16).float())
+    return rounded
+
+
+def _row(
+    name: str, precision: str, p: torch.Tensor, reference: torch.Tensor, n: int, applied: str, t0: float
+) -> str:
+    same, mean, worst = agreement(p, reference)
+    clear = agreement(p, reference, min_margin=0.05)[0]
+    seconds = time.perf_counter() - t0
+    return (
+        f"| {name} | {precision} | {100 * same:.1f} % ({round(same * n)}/{n}) | "
+        f"{100 * clear:.1f} % | {mean:.4f} | {worst:.4f} | {applied} | {seconds:.0f} |"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(LITE_PACKAGES))
     ap.add_argument(
-        "--precisions", nargs="+", default=None, help="default: fp32, bf16 (if the CPU has it), int8"
+        "--precisions",
+        nargs="+",
+        default=None,
+        help="default: fp32, bf16 (if the CPU has it), bf16-weights (fp32 with weights rounded to bf16), int8",
     )
     ap.add_argument("--per-photo", type=int, default=VIEWS_PER_PHOTO)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument(
+        "--eager", action="store_true", help="fp32/bf16 without torch.compile (default: as optimize decides)"
+    )
     ap.add_argument("--out", default=None, help="also write the table (markdown) here")
     args = ap.parse_args()
-    precisions = args.precisions or ["fp32", *(["bf16"] if cpu_supports_bf16() else []), "int8"]
+    precisions = args.precisions or [
+        "fp32",
+        *(["bf16"] if cpu_supports_bf16() else []),
+        "bf16-weights",
+        "int8",
+    ]
     views = skimage_views(per_photo=args.per_photo)
     rows = [
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(views)} images "
@@ -81,22 +115,27 @@ def main() -> int:
         reference = probabilities(model, x, args.batch_size)
         for precision in precisions:
             t0 = time.perf_counter()
+            if precision == "bf16-weights":
+                rounded = weights_rounded_to_bf16(model)
+                p = probabilities(rounded, x, args.batch_size)
+                rows.append(
+                    _row(name, precision, p, reference, len(views), "fp32, weights rounded to bf16", t0)
+                )
+                print(rows[-1], flush=True)
+                continue
             extra = {}
             if precision == "int8":
                 extra["calibration"] = preprocess(model, calibration_views())
             try:
-                fast = optimize(model, precision, compile=None if precision == "int8" else False, **extra)
+                compile_flag = (
+                    False if args.eager and precision != "int8" else None
+                )  # int8 runs compiled only
+                fast = optimize(model, precision, compile=compile_flag, **extra)
             except (ImportError, ValueError) as e:
                 print(f"{name} {precision}: {e}", file=sys.stderr)
                 continue
             p = probabilities(fast, x, args.batch_size)
-            same, mean, worst = agreement(p, reference)
-            clear = agreement(p, reference, min_margin=0.05)[0]
-            seconds = time.perf_counter() - t0
-            rows.append(
-                f"| {name} | {precision} | {100 * same:.1f} % ({round(same * len(views))}/{len(views)}) | "
-                f"{100 * clear:.1f} % | {mean:.4f} | {worst:.4f} | {fast.plan.summary()} | {seconds:.0f} |"
-            )
+            rows.append(_row(name, precision, p, reference, len(views), fast.plan.summary(), t0))
             print(rows[-1], flush=True)
     text = "\n".join(rows) + "\n"
     print(text)

@@ -100,6 +100,8 @@ class OptimizePlan:
         reparameterized: modules whose `reparameterize()` was called.
         conv_flop_share: share of the probe forward's FLOPs done by convolutions.
         calibration_images: images the int8 activation ranges were calibrated on (0 for other precisions).
+        float_layers: int8 only: layers left in floating point (depthwise convs, the classifier; see
+            `quantization.float_module_names`).
     """
 
     precision: str
@@ -110,11 +112,14 @@ class OptimizePlan:
     reparameterized: int
     conv_flop_share: float
     calibration_images: int = 0
+    float_layers: int = 0
 
     def summary(self) -> str:
         """One line naming what was applied, e.g. 'bf16 autocast, channels-last, 53 BatchNorms folded, compiled'."""
         if self.precision == "int8":
-            parts = [f"int8 (PT2E, calibrated on {self.calibration_images} images)"]
+            n = self.float_layers
+            kept = f"; {n} layer{'s' if n != 1 else ''} kept in fp32" if n else ""
+            parts = [f"int8 (PT2E, calibrated on {self.calibration_images} images{kept})"]
         else:
             parts = [f"{self.precision} autocast" if self.precision != "fp32" else "fp32"]
         if self.channels_last:
@@ -451,7 +456,7 @@ def optimize(
     use_compile = (conv_net or precision != "fp32") if compile_flag is None else compile_flag
     if use_channels_last:
         model.to(memory_format=torch.channels_last)
-    calibration_images = 0
+    calibration_images = float_layers = 0
     if precision == "int8":
         from .quantization import calibration_batches, quantize_int8
 
@@ -460,6 +465,7 @@ def optimize(
         prepare = _input_preparer(dev, use_channels_last)
         quantized = quantize_int8(model, batches, prepare, use_channels_last)  # compiled
         model, use_compile = _with_model_info(quantized, model), True
+        float_layers = quantized.float_modules
     elif use_compile:
         model.compile(dynamic=False, options={"freezing": True})  # one static graph per input shape
     plan = OptimizePlan(
@@ -471,6 +477,7 @@ def optimize(
         reparameterized=reparameterized,
         conv_flop_share=round(conv_share, 4),
         calibration_images=calibration_images,
+        float_layers=float_layers,
     )
     _log.info("optimize: %s", plan)
     return OptimizedModel(model, plan)

@@ -34,6 +34,8 @@ __all__ = ["Int8Model", "calibration_batches", "quantize_int8", "MAX_CALIBRATION
 # settle long before, and each image costs an eager forward.
 MAX_CALIBRATION_IMAGES = 256
 CALIBRATION_BATCH = 16
+# Largest relative error (`relative_error`) of compiled int8 code against its quantized graph's reference.
+LOWERING_TOLERANCE = 0.05
 
 
 def check_int8_device(device: torch.device) -> None:
@@ -113,9 +115,10 @@ class Int8Model(nn.Module):
     """The compiled int8 graph of a model; each call compiles (first time per shape) and runs with
     Inductor's freezing on, which the int8 weight packing needs."""
 
-    def __init__(self, graph: nn.Module) -> None:
+    def __init__(self, graph: nn.Module, float_modules: int = 0) -> None:
         super().__init__()
         self.graph = graph  # the converted PT2E GraphModule (keeps the weights alive)
+        self.float_modules = float_modules  # layers left in floating point (`float_module_names`)
         self._compiled = torch.compile(graph, dynamic=False)
 
     def train(self, mode: bool = True) -> Int8Model:
@@ -128,6 +131,26 @@ class Int8Model(nn.Module):
     def forward(self, x: torch.Tensor) -> Any:
         with torch._inductor.config.patch(freezing=True):
             return self._compiled(x)
+
+
+def float_module_names(model: nn.Module) -> list[str]:
+    """The layers int8 leaves in floating point: depthwise convolutions and the final classifier.
+
+    Depthwise convolutions: their per-tensor int8 activations cost MobileNet-style nets most of their
+    accuracy (tf_efficientnet_lite0, 102 photo views: top-1 agreement with fp32 81 % with them quantized,
+    96-97 % without), for a small share of the FLOPs. The classifier: Inductor's int8 linear lowering
+    computed a different function for tf_efficientnet_lite0 (top-1 agreement 0 %; torch 2.14.1, torchao
+    0.18) while the graph's reference was right; in floating point it is < 1 % of a CNN's FLOPs.
+    """
+    names = [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
+    ]
+    head = model.get_classifier() if callable(getattr(model, "get_classifier", None)) else None
+    if isinstance(head, (nn.Linear, nn.Conv2d)):
+        names += [name for name, m in model.named_modules() if m is head and name not in names]
+    return names
 
 
 def quantize_int8(
@@ -148,27 +171,42 @@ def quantize_int8(
         exported = torch.export.export(model, (example,), dynamic_shapes=dynamic, strict=False)
         quantizer = x86.X86InductorQuantizer()
         quantizer.set_global(x86.get_default_x86_inductor_quantization_config())
+        kept = float_module_names(model)
+        for name in kept:
+            quantizer.set_module_name_qconfig(name, None)
         prepared = prepare_pt2e(exported.module(), quantizer)
         for batch in batches:  # observers record the activation ranges
             prepared(prepare_input(batch))
         converted = convert_pt2e(prepared)
-        int8 = Int8Model(converted)
+        int8 = Int8Model(converted, len(kept))
         _check_lowering(int8, converted, prepare_input(batches[0]))
     return int8
 
 
 def _check_lowering(int8: Int8Model, converted: nn.Module, x: torch.Tensor) -> None:
-    """The compiled int8 code must compute what the quantized graph computes (its eager reference, to 2 %
-    of the output's scale); else a ValueError. Inductor's int8 lowering got tf_efficientnet_lite0 wrong
-    (torch 2.14.1, torchao 0.18: compiled top-1 matched fp32 on 0 of 204 photos while the graph's eager
-    reference matched on 87 %), while resnet18 matched to 1e-7."""
+    """The compiled int8 code must compute what the quantized graph computes (its eager reference): the
+    output's relative error (norm of the difference / norm of the reference) at most LOWERING_TOLERANCE,
+    else a ValueError. Fused int8 kernels round re-quantization differently from the reference, which
+    moves single outputs by a few int8 steps (tf_efficientnet_lite0: largest difference 1.4 % of the
+    output's range, relative error well under 1 %); a lowering fault computes another function (the int8
+    classifier of tf_efficientnet_lite0, torch 2.14.1 / torchao 0.18: relative error 110 %, top-1 agreement
+    with fp32 0 %, the reason `float_module_names` keeps classifiers in floating point)."""
     with torch.no_grad():
         expected = converted(x)
         got = int8(x)
     if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor):
-        scale = expected.abs().max().clamp_min(1e-6)
-        if not bool(((got.float() - expected.float()).abs().max() / scale) <= 0.02):
+        error = relative_error(got, expected)
+        if not error <= LOWERING_TOLERANCE:
             raise ValueError(
                 "precision='int8': the compiled int8 code of this model does not compute what its quantized "
-                "graph does (an Inductor int8 lowering fault for one of its layers); use precision='bf16'"
+                f"graph does (relative error {error:.2f}: an Inductor int8 lowering fault for one of its "
+                "layers); use precision='bf16'"
             )
+
+
+def relative_error(got: torch.Tensor, expected: torch.Tensor) -> float:
+    """||got - expected|| / ||expected|| in float64 (0 when both are zero)."""
+    got, expected = got.double(), expected.double()
+    norm = expected.norm()
+    diff = (got - expected).norm()
+    return float(diff / norm) if norm > 0 else float(diff)
