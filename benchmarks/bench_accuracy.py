@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds the views and the model loader
 
@@ -28,28 +27,15 @@ from tests.test_accuracy_precision import (  # noqa: E402
     PHOTOS,
     VIEWS_PER_PHOTO,
     agreement,
+    calibration_views,
     has_package,
     lite_model,
     preprocess,
     probabilities,
-    skimage_photo,
     skimage_views,
 )
 
 from visionzoo.fast_inference import cpu_supports_bf16, optimize  # noqa: E402
-
-
-def calibration_views(n: int = 64) -> list[Image.Image]:
-    """`n` views not in the evaluation set: 70 % crops at spread positions of each photo."""
-    views = []
-    i = 0
-    while len(views) < n:
-        img = skimage_photo(PHOTOS[i % len(PHOTOS)])
-        w, h = img.size
-        fx, fy = (0.05, 0.25)[(i // len(PHOTOS)) % 2], (0.25, 0.05)[(i // len(PHOTOS)) % 2]
-        views.append(img.crop((int(fx * w), int(fy * h), int((fx + 0.7) * w), int((fy + 0.7) * h))))
-        i += 1
-    return views
 
 
 def weights_rounded_to_bf16(model: torch.nn.Module) -> torch.nn.Module:

@@ -83,6 +83,17 @@ def skimage_views(per_photo: int = VIEWS_PER_PHOTO, photos: tuple[str, ...] = PH
     return views
 
 
+def calibration_views(n: int = 64) -> list[Image.Image]:
+    """`n` views that are not among `skimage_views`: 70 % crops at spread positions of each photo."""
+    views = []
+    for i in range(n):
+        img = skimage_photo(PHOTOS[i % len(PHOTOS)])
+        w, h = img.size
+        fx, fy = (0.05, 0.25)[(i // len(PHOTOS)) % 2], (0.25, 0.05)[(i // len(PHOTOS)) % 2]
+        views.append(img.crop((int(fx * w), int(fy * h), int((fx + 0.7) * w), int((fy + 0.7) * h))))
+    return views
+
+
 def lite_model(name: str) -> torch.nn.Module:
     """tf_efficientnet_liteN with its real weights from the offline package."""
     overlay = None if name == "tf_efficientnet_lite0" else dict(package=LITE_PACKAGES[name])
@@ -168,3 +179,27 @@ def test_bf16_top1_agrees_with_fp32_on_real_images_but_near_ties(monkeypatch):
     assert clear >= 0.99, clear
     assert same >= 0.90, same
     assert mean_change < 0.03 and worst < 0.2, (mean_change, worst)
+
+
+@needs_photos
+@needs_lite0
+@pytest.mark.skipif(not has_package("torchao"), reason="needs torchao (visionzoo[int8])")
+@pytest.mark.skipif(not torch.cpu._is_vnni_supported(), reason="needs an x86 CPU with VNNI")
+def test_int8_top1_agrees_with_fp32_on_real_images_but_near_ties(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = lite_model("tf_efficientnet_lite0")
+    x = preprocess(model, skimage_views(per_photo=6))  # 102 images
+    with torch.no_grad():
+        reference = probabilities(model, x)
+    fast = optimize(model, "int8", calibration=preprocess(model, calibration_views(32)))
+    depthwise = sum(isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1 for m in model.modules())
+    assert fast.plan.float_layers == depthwise + 1  # depthwise convs and the classifier stay fp32
+    p = probabilities(fast, x)
+    same, mean_change, worst = agreement(p, reference)
+    clear, _, _ = agreement(p, reference, min_margin=0.05)
+    # measured (lite0, 374 views, 64 calibration views): 93.3 % overall, 99.6 % with a clear fp32 winner,
+    # mean top-1 probability change 0.022, max 0.18; with the classifier quantized the compiled code
+    # agreed on 0 % (an Inductor lowering fault), with the depthwise convs quantized on ~81 %
+    assert clear >= 0.97, clear
+    assert same >= 0.88, same
+    assert mean_change < 0.04 and worst < 0.3, (mean_change, worst)
