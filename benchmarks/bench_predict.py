@@ -11,6 +11,8 @@ repeats, each in a fresh process (so peak memory is its own):
 - visionzoo eager fp32: `visionzoo.predict(model, folder)`.
 - visionzoo fast: `visionzoo.predict` with `optimize(NormalizedModel(model), 'bf16')`, which is what
   `visionzoo predict --fast` builds (the model is passed in so that its compiled code is reused).
+- visionzoo int8: the same with `optimize(..., 'int8', calibration=FOLDER)`, calibrated on 32 other
+  JPEGs made the same way (`visionzoo predict --precision int8 --calibration FOLDER`).
 
 Each process runs the pipeline once untimed on one batch of images (compilation happens there),
 then times one pass over the whole folder. Reports img/s (median over repeats, with all runs),
@@ -33,18 +35,19 @@ import tempfile
 import time
 from pathlib import Path
 
-ROWS = ("timm_eager", "vz_eager", "timm_best", "vz_fast")
+ROWS = ("timm_eager", "vz_eager", "timm_best", "vz_fast", "vz_int8")
+CALIBRATION_IMAGES = 32
 
 
-def make_folder(root: Path, count: int, seed: int = 0) -> Path:
-    """`count` JPEGs of 500-800 px (longer side) cut from the bundled sample photos."""
+def make_folder(root: Path, count: int, seed: int = 0, sub: str = "images") -> Path:
+    """`count` JPEGs of 500-800 px (longer side) cut from the bundled sample photos, in root/sub."""
     from PIL import Image, ImageOps
 
     from visionzoo.data import sample_image_path
 
     photos = [Image.open(sample_image_path(n)).convert("RGB") for n in ("chelsea", "coffee")]
     rng = random.Random(seed)
-    folder = root / "images"
+    folder = root / sub
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
         img = photos[i % len(photos)]
@@ -59,6 +62,10 @@ def make_folder(root: Path, count: int, seed: int = 0) -> Path:
         crop = crop.resize((round(crop.width * scale), round(crop.height * scale)), Image.Resampling.BICUBIC)
         crop.save(folder / f"img_{i:04d}.jpg", quality=90)
     return root
+
+
+def _calibration_folder(root: Path) -> Path:
+    return root.parent / f"{root.name}_calibration"
 
 
 def _peak_mb() -> tuple[float, float]:
@@ -126,9 +133,13 @@ def run_row(row: str, root: Path, batch_size: int, num_workers: int | None, num_
         from visionzoo.inference import _preprocessing
 
         model = visionzoo.create_model("resnet50", pretrained=False).eval()
-        if row == "vz_fast":
+        if row in ("vz_fast", "vz_int8"):
             _, mean, std = _preprocessing(model)
-            model = visionzoo.optimize(NormalizedModel(model, mean, std), "bf16")
+            normalized = NormalizedModel(model, mean, std)
+            if row == "vz_fast":
+                model = visionzoo.optimize(normalized, "bf16")
+            else:  # calibrated on other images of the same kind (untimed, like compilation)
+                model = visionzoo.optimize(normalized, "int8", calibration=str(_calibration_folder(root)))
         kw = dict(batch_size=batch_size, num_workers=num_workers, num_threads=num_threads, pretrained=False)
         visionzoo.predict(model, warm, **kw)
         start = time.perf_counter()
@@ -202,6 +213,10 @@ def main() -> None:
         else make_folder(Path(tempfile.mkdtemp(prefix="vz_bench_predict_")), args.images)
     )
     rows = args.rows.split(",")
+    if "vz_int8" in rows and not _calibration_folder(root).is_dir():  # beside root: timm reads root whole
+        make_folder(
+            _calibration_folder(root).parent, CALIBRATION_IMAGES, seed=1, sub=_calibration_folder(root).name
+        )
     extra = [f"--batch-size={args.batch_size}"]
     if args.num_workers is not None:
         extra.append(f"--num-workers={args.num_workers}")

@@ -198,6 +198,20 @@ def test_a_model_optimized_by_the_caller_is_used_as_it_is(tmp_path):
         visionzoo.predict(inside, folder, precision="bf16")
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torchao") is None, reason="needs torchao (visionzoo[int8])")
+@pytest.mark.skipif(not torch.cpu._is_vnni_supported(), reason="needs an x86 CPU with VNNI")
+def test_an_int8_model_optimized_by_the_caller_takes_uint8_batches(tmp_path):
+    folder = _folder(tmp_path, 4)
+    model = visionzoo.create_model(f"{ARCH}.in1k", pretrained=True)
+    _, mean, std = split_normalize(create_transform(**visionzoo.resolve_data_config(model=model)))
+    inside = visionzoo.optimize(NormalizedModel(model, mean, std), "int8", calibration=str(folder))
+    assert inside.normalizes_inside and not visionzoo.optimize(model, compile=False).normalizes_inside
+    res = visionzoo.predict(inside, folder, device="cpu", batch_size=2)  # uint8 batches, not float
+    assert res.plan is inside.plan and len(res) == 4
+    via_predict = visionzoo.predict(model, folder, precision="int8", calibration=str(folder), batch_size=2)
+    assert [r.indices[0] for r in res] == [r.indices[0] for r in via_predict]
+
+
 def test_errors_of_the_new_options(tmp_path):
     img = _photo(tmp_path / "a.png", 0)
     with pytest.raises(ValueError, match="num_workers"):

@@ -141,10 +141,11 @@ class OptimizedModel(nn.Module):
     changing them afterwards has no effect on a compiled model, so build a new one instead.
     """
 
-    def __init__(self, model: nn.Module, plan: OptimizePlan):
+    def __init__(self, model: nn.Module, plan: OptimizePlan, normalizes_inside: bool = False):
         super().__init__()
         self.model = model
         self.plan = plan
+        self.normalizes_inside = normalizes_inside  # built from a data.loader.NormalizedModel: takes uint8
         self._autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(plan.precision)
         super().train(False)
 
@@ -441,6 +442,9 @@ def optimize(
     elif calibration is not None:
         raise ValueError(f"calibration is for precision='int8' only, not {precision!r}")
 
+    from .data.loader import NormalizedModel
+
+    normalizes_inside = isinstance(model, NormalizedModel)
     model = model if inplace else copy.deepcopy(model)
     model.eval()
     for p in model.parameters():
@@ -480,7 +484,7 @@ def optimize(
         float_layers=float_layers,
     )
     _log.info("optimize: %s", plan)
-    return OptimizedModel(model, plan)
+    return OptimizedModel(model, plan, normalizes_inside)
 
 
 def optimize_if_asked(

@@ -163,9 +163,7 @@ def _prepare_model(
     if isinstance(model, OptimizedModel):  # prepared by the caller: used as it is
         if precision is not None or compile is not None or fast:
             raise ValueError("this model is already optimized; give precision/compile/fast with the original")
-        if isinstance(
-            model.model, NormalizedModel
-        ):  # optimize(NormalizedModel(...)): normalising compiled in
+        if model.normalizes_inside:  # optimize(NormalizedModel(...)): normalising compiled in
             return model, model.plan
         return NormalizedModel(model, mean, std), model.plan
     model = NormalizedModel(model.to(device).eval(), mean, std)
