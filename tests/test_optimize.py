@@ -316,6 +316,21 @@ def test_int8_is_calibrated_compiled_and_close_to_fp32():
     assert corr > 0.95, corr  # int8 rounding, not a different function
 
 
+def test_int8_keeps_depthwise_convs_and_the_classifier_in_float_also_behind_a_wrapper():
+    from visionzoo.data.loader import NormalizedModel
+    from visionzoo.quantization import float_module_names
+
+    with torch.device("meta"):
+        model = visionzoo.create_model("efficientnet_b0")  # 16 blocks, one depthwise conv each
+    names = float_module_names(model)
+    assert len(names) == 17 and names[0] == "blocks.0.0.conv_dw" and names[-1] == "classifier"
+    assert "conv_stem" not in names and "blocks.1.0.conv_pw" not in names
+    wrapped = float_module_names(NormalizedModel(model, (0.5,) * 3, (0.5,) * 3))
+    assert wrapped == [f"model.{n}" for n in names]
+    with torch.device("meta"):
+        assert float_module_names(visionzoo.create_model("resnet18")) == ["fc"]
+
+
 def test_int8_lowering_check_refuses_code_that_computes_something_else():
     from visionzoo.quantization import _check_lowering
 

@@ -147,7 +147,9 @@ def float_module_names(model: nn.Module) -> list[str]:
         for name, m in model.named_modules()
         if isinstance(m, nn.Conv2d) and m.groups > 1 and m.groups == m.in_channels
     ]
-    head = model.get_classifier() if callable(getattr(model, "get_classifier", None)) else None
+    # the outermost module with a classifier: the model, or the one a wrapper (NormalizedModel) holds
+    owner = next((m for m in model.modules() if callable(getattr(m, "get_classifier", None))), None)
+    head = owner.get_classifier() if owner is not None else None
     if isinstance(head, (nn.Linear, nn.Conv2d)):
         names += [name for name, m in model.named_modules() if m is head and name not in names]
     return names
