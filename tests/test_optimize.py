@@ -309,7 +309,14 @@ def test_int8_is_calibrated_compiled_and_close_to_fp32():
         expected = model(x)
     fast = optimize(model, "int8", calibration=torch.randn(8, 3, 64, 64, generator=g), input_size=(3, 64, 64))
     assert fast.plan.precision == "int8" and fast.plan.compiled and fast.plan.calibration_images == 8
-    assert fast.plan.summary().startswith("int8 (PT2E, calibrated on 8 images; 1 layer kept in fp32)")
+    mixed = cpu_supports_bf16()  # what stays float runs in bf16 where the CPU computes in it
+    assert fast.plan.int8_mixed_bf16 == mixed
+    summary = (
+        "int8 + bf16 (PT2E, calibrated on 8 images; 1 layer in bf16)"
+        if mixed
+        else "int8 (PT2E, calibrated on 8 images; 1 layer in fp32)"
+    )
+    assert fast.plan.summary().startswith(summary)
     out = fast(x)
     assert out.dtype == torch.float32 and out.shape == expected.shape
     corr = torch.corrcoef(torch.stack([out.flatten(), expected.flatten()]))[0, 1]

@@ -102,6 +102,7 @@ class OptimizePlan:
         calibration_images: images the int8 activation ranges were calibrated on (0 for other precisions).
         float_layers: int8 only: layers left in floating point (depthwise convs, the classifier; see
             `quantization.float_module_names`).
+        int8_mixed_bf16: int8 only: what is not int8 runs in bf16 (CPUs with bf16 instructions).
     """
 
     precision: str
@@ -113,13 +114,16 @@ class OptimizePlan:
     conv_flop_share: float
     calibration_images: int = 0
     float_layers: int = 0
+    int8_mixed_bf16: bool = False
 
     def summary(self) -> str:
         """One line naming what was applied, e.g. 'bf16 autocast, channels-last, 53 BatchNorms folded, compiled'."""
         if self.precision == "int8":
             n = self.float_layers
-            kept = f"; {n} layer{'s' if n != 1 else ''} kept in fp32" if n else ""
-            parts = [f"int8 (PT2E, calibrated on {self.calibration_images} images{kept})"]
+            rest = "bf16" if self.int8_mixed_bf16 else "fp32"
+            kept = f"; {n} layer{'s' if n != 1 else ''} in {rest}" if n else ""
+            name = "int8 + bf16" if self.int8_mixed_bf16 else "int8"
+            parts = [f"{name} (PT2E, calibrated on {self.calibration_images} images{kept})"]
         else:
             parts = [f"{self.precision} autocast" if self.precision != "fp32" else "fp32"]
         if self.channels_last:
@@ -461,15 +465,17 @@ def optimize(
     if use_channels_last:
         model.to(memory_format=torch.channels_last)
     calibration_images = float_layers = 0
+    int8_mixed = False
     if precision == "int8":
         from .quantization import calibration_batches, quantize_int8
 
         batches = calibration_batches(calibration, model)
         calibration_images = sum(len(b) for b in batches)
         prepare = _input_preparer(dev, use_channels_last)
-        quantized = quantize_int8(model, batches, prepare, use_channels_last)  # compiled
+        mixed = cpu_supports_bf16()  # layers left in float run in bf16 where the CPU computes in it
+        quantized = quantize_int8(model, batches, prepare, use_channels_last, mixed)  # compiled
         model, use_compile = _with_model_info(quantized, model), True
-        float_layers = quantized.float_modules
+        float_layers, int8_mixed = quantized.float_modules, quantized.mixed_bf16
     elif use_compile:
         model.compile(dynamic=False, options={"freezing": True})  # one static graph per input shape
     plan = OptimizePlan(
@@ -482,6 +488,7 @@ def optimize(
         conv_flop_share=round(conv_share, 4),
         calibration_images=calibration_images,
         float_layers=float_layers,
+        int8_mixed_bf16=int8_mixed,
     )
     _log.info("optimize: %s", plan)
     return OptimizedModel(model, plan, normalizes_inside)
