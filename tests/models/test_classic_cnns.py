@@ -79,3 +79,12 @@ def test_bad_options(arch, kwargs, match):
 def test_unknown_option_is_a_type_error():
     with pytest.raises(TypeError, match="aux_logits"):
         visionzoo.create_model("inception_v3", aux_logits=True)
+
+
+def test_stepped_head_drops_pooled_features_in_training_only():
+    """The SteppedCNN head is pool -> dropout -> classifier: with p=0.5, kept features are doubled."""
+    model = visionzoo.create_model("inception_v4", num_blocks=(1, 1, 1), drop_rate=0.5, num_classes=0)
+    x = torch.ones(4, model.num_features, 2, 2)
+    with torch.no_grad():
+        assert torch.equal(model.eval().forward_head(x), torch.ones(4, model.num_features))
+        assert set(model.train().forward_head(x).unique().tolist()) == {0.0, 2.0}

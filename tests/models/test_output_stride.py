@@ -63,7 +63,7 @@ def test_output_stride_matches_timm(arch, output_stride):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "regnetx_002", "efficientnet_b0", "repvgg_a0"])
+@pytest.mark.parametrize("arch", ["resnet18", "regnetx_002", "efficientnet_b0", "repvgg_a0", "convnext_atto"])
 def test_bad_output_stride(arch):
     with pytest.raises(ValueError, match="output_stride must be one of"):
         visionzoo.create_model(arch, output_stride=4)
@@ -71,12 +71,25 @@ def test_bad_output_stride(arch):
         visionzoo.create_model(arch, output_stride="16")
 
 
-@pytest.mark.parametrize("arch", ["densenet121", "hgnetv2_b0"])
-def test_families_without_dilation_refuse_other_strides(arch):
-    """timm has no output_stride for DenseNet and HGNet: 32 is accepted, anything else is a ValueError."""
+@pytest.mark.parametrize(
+    "arch, small",
+    [
+        ("densenet121", {}),
+        ("hgnetv2_b0", {}),
+        ("vgg11", dict(mlp_ratio=0.001)),
+        ("inception_v4", dict(num_blocks=(1, 1, 1))),
+        ("inception_resnet_v2", dict(num_repeats=(1, 1, 1))),
+    ],
+)
+def test_families_without_dilation_refuse_other_strides(arch, small):
+    """These families cannot dilate (timm accepts only 32, or has no output_stride): 32 is accepted, another
+    int is a ValueError and a non-int a TypeError."""
     with pytest.raises(ValueError, match=r"output_stride must be one of \(32,\) \(this family"):
-        visionzoo.create_model(arch, output_stride=16)
-    assert visionzoo.create_model(arch, output_stride=32).feature_info[-1]["reduction"] == 32
+        visionzoo.create_model(arch, output_stride=16, **small)
+    with pytest.raises(TypeError, match="output_stride must be an int"):
+        visionzoo.create_model(arch, output_stride="32", **small)
+    model = visionzoo.create_model(arch, output_stride=32, num_classes=0, **small)
+    assert model.feature_info[-1]["reduction"] == 32
 
 
 def test_drop_block_is_eval_identity_and_drops_blocks_in_training():

@@ -330,3 +330,13 @@ def test_fcmae_headless_checkpoint(tmp_path, caplog):
     with torch.no_grad():
         torch.testing.assert_close(ours.forward_features(x), theirs.forward_features(x), atol=1e-4, rtol=0)
         torch.testing.assert_close(ours(x), theirs(x), atol=1e-4, rtol=0)  # both heads at init: ones, zeros
+
+
+@pytest.mark.parametrize("output_stride, reductions", [(16, [4, 8, 16, 16]), (8, [4, 8, 8, 8])])
+def test_output_stride_matches_timm(output_stride, reductions):
+    """Dilated later stages (stride-1 2x2 "SAME" downsamples, dilated depthwise convs) as timm builds them."""
+    kwargs = dict(**SHORT_DEPTHS, output_stride=output_stride)
+    check_parity_randomised("convnext_atto", **kwargs, **LS)
+    ours = visionzoo.create_model("convnext_atto", **kwargs)
+    assert [info["reduction"] for info in ours.feature_info] == reductions
+    assert ours.forward_features(torch.randn(1, 3, 64, 64)).shape[-1] == 64 // output_stride

@@ -238,7 +238,8 @@ def test_new_layers_trace_with_fx(arch, size):
 
 
 def test_bad_norm_attention_and_space_to_depth_options():
-    from visionzoo.models._efficient_blocks import BlockDef, build_stages
+    from visionzoo.models._efficient_backbone import build_stages
+    from visionzoo.models._efficient_blocks import BlockDef
 
     with pytest.raises(ValueError, match="unknown norm layer 'batchnorm1d'"):
         visionzoo.create_model("test_efficientnet", norm_layer="batchnorm1d")

@@ -131,3 +131,25 @@ def test_group_matcher_matches_timm():
     for name, _ in model.named_parameters():
         if not name.startswith(("head.", "norm.")):
             assert re.match(coarse["stem"], name) or re.match(coarse["blocks"], name), name
+
+
+@pytest.mark.parametrize(
+    "opts, last",
+    [(dict(basic=True, bottle_ratio=1.0), "conv2"), (dict(), "conv3"), (dict(preact=False), "norm3")],
+    ids=["preact_basic", "preact_bottleneck", "bottleneck"],
+)
+def test_zero_init_last_zeroes_the_last_layer_of_every_block(opts, last):
+    def last_weights(zero_init_last: bool) -> list[torch.Tensor]:
+        model = ResNetV2(
+            layers=(1, 2),
+            channels=(16, 32),
+            stem_chs=8,
+            norm="batchnorm",
+            num_classes=0,
+            zero_init_last=zero_init_last,
+            **opts,
+        )
+        return [getattr(block, last).weight for stage in model.stages for block in stage.blocks]
+
+    assert all(torch.count_nonzero(w) == 0 for w in last_weights(True))
+    assert all(torch.count_nonzero(w) > 0 for w in last_weights(False))

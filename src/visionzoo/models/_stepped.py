@@ -24,7 +24,7 @@ __all__ = ["SteppedCNN"]
 class SteppedCNN(ImageModel):
     """Runs `step_names` (dotted submodule paths) in order; feature map i is the output of step
     `feature_steps[i]`, passed through `feature_taps[i]` when that is set (e.g. a ReLU the next block
-    starts with). The head is `global_pool` -> `head_drop` -> the classifier at `classifier_name`.
+    starts with). The head is `global_pool` -> dropout at `drop_rate` -> the classifier at `classifier_name`.
 
     Subclasses build their modules, then call `_init_steps` and `_init_head`.
     """
@@ -52,7 +52,7 @@ class SteppedCNN(ImageModel):
 
     def _init_head(self, num_features: int, num_classes: int, global_pool: str, drop_rate: float) -> None:
         self.num_features = num_features
-        self.head_drop = nn.Dropout(drop_rate)
+        self.drop_rate = drop_rate
         self.num_classes = 0
         self._set_head(num_classes, global_pool)
 
@@ -89,8 +89,7 @@ class SteppedCNN(ImageModel):
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.head_drop(self.global_pool(x))  # (B, F), or (B, 2F) for catavgmax
-        return x if pre_logits else self.get_classifier()(x)
+        return self._pool_drop_classify(x, self.global_pool, self.get_classifier(), pre_logits)
 
     # -- classifier -----------------------------------------------------------------------------------
 

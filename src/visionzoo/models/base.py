@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..weights.cfg import PretrainedCfg
@@ -35,6 +36,7 @@ class ImageModel(nn.Module):
     feature_info: list[dict]
     pretrained_cfg: PretrainedCfg | None = None
     grad_checkpointing: bool = False
+    drop_rate: float = 0.0  # dropout before the classifier
     output_fmt: str = "NCHW"  # layout of the `forward_features` map
     feature_key_layout: str = (
         "trunk"  # features_only state-dict keys as timm's extractor has them (features.py)
@@ -65,6 +67,18 @@ class ImageModel(nn.Module):
 
     def get_classifier(self) -> nn.Module:
         raise NotImplementedError
+
+    def _pool_drop_classify(
+        self, x: torch.Tensor, global_pool: nn.Module, classifier: nn.Module, pre_logits: bool
+    ) -> torch.Tensor:
+        """The head tail most CNNs share: `global_pool` -> dropout at `drop_rate` -> `classifier`.
+
+        With `pre_logits` it returns the pooled features after the dropout.
+        """
+        x = global_pool(x)  # (B, F), or (B, 2F) for catavgmax
+        if self.drop_rate > 0.0:
+            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        return x if pre_logits else classifier(x)
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         raise NotImplementedError

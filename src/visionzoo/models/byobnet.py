@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -454,10 +453,7 @@ class ByobNet(ImageModel):
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         if isinstance(self.head, AttentionPool2d):
             return self.head(x, pre_logits=pre_logits)  # (B, D), or (B, D, H, W) unpooled
-        x = self.head.global_pool(x)
-        if self.drop_rate > 0.0:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.head.fc(x)
+        return self._pool_drop_classify(x, self.head.global_pool, self.head.fc, pre_logits)
 
     # -- classifier -----------------------------------------------------------------------------------
 

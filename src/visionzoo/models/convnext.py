@@ -18,14 +18,16 @@ from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
 from ..layers.activations import get_act_layer
+from ..layers.conv2d_same import create_conv2d
 from ..layers.drop import drop_path_layer, stage_drop_path_rates
 from ..layers.grad_checkpoint import checkpoint_active, run_blocks
 from ..layers.grn import GlobalResponseNormMlp
-from ..layers.helpers import make_divisible
+from ..layers.helpers import first_block_dilation, make_divisible
 from ..layers.mlp import Mlp
 from ..layers.norm import NORM_2D, LayerNorm2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from .base import ImageModel, check_num_classes
 
 _logger = logging.getLogger(__name__)
@@ -58,10 +60,12 @@ class ConvNeXtBlock(nn.Module):
         act_layer: Callable[[], nn.Module] = nn.GELU,
         use_grn: bool = False,
         drop_path: float = 0.0,
+        dilation: int = 1,
     ):
         super().__init__()
         self.conv_mlp = conv_mlp
-        self.conv_dw = nn.Conv2d(dim, dim, kernel_size, padding=kernel_size // 2, groups=dim)
+        pad = dilation * (kernel_size - 1) // 2
+        self.conv_dw = nn.Conv2d(dim, dim, kernel_size, padding=pad, dilation=dilation, groups=dim)
         if norm_layer is None:
             norm_layer = LayerNorm2d if conv_mlp else (lambda c: nn.LayerNorm(c, eps=1e-6))
         self.norm = norm_layer(dim)
@@ -99,7 +103,8 @@ class ConvNeXtStage(nn.Module):
     """Optional downsample (channel norm + strided conv) followed by a run of ConvNeXt blocks.
 
     `norm_layer` is the NCHW norm of the downsample; `block_norm` the blocks' own (channels-last unless
-    `conv_mlp`).
+    `conv_mlp`). `dilation` is (the downsample's, the blocks'): a stage that dilates instead of striding
+    keeps a 2x2 downsample conv at stride 1 with TF-"SAME" padding.
     """
 
     def __init__(
@@ -117,12 +122,20 @@ class ConvNeXtStage(nn.Module):
         act_layer: Callable[[], nn.Module] = nn.GELU,
         use_grn: bool = False,
         drop_path_rates: Sequence[float] | None = None,
+        dilation: tuple[int, int] = (1, 1),
     ):
         super().__init__()
-        if in_chs != out_chs or stride > 1:
-            self.downsample: nn.Module = nn.Sequential(
-                norm_layer(in_chs), nn.Conv2d(in_chs, out_chs, stride, stride)
-            )
+        first_dilation, block_dilation = dilation
+        dilated = first_dilation != block_dilation
+        if in_chs != out_chs or stride > 1 or dilated:
+            kernel = stride if stride > 1 else 2 if dilated else 1
+            if block_dilation > 1:  # a dilated stage: (B, in, H, W) -> (B, out, H, W)
+                conv = create_conv2d(
+                    in_chs, out_chs, kernel, stride, first_dilation, bias=True, padding="same"
+                )
+            else:
+                conv = nn.Conv2d(in_chs, out_chs, kernel, stride)
+            self.downsample: nn.Module = nn.Sequential(norm_layer(in_chs), conv)
         else:
             self.downsample = nn.Identity()
         rates = list(drop_path_rates) if drop_path_rates is not None else [0.0] * depth
@@ -138,6 +151,7 @@ class ConvNeXtStage(nn.Module):
                     act_layer,
                     use_grn,
                     rates[i],
+                    block_dilation,
                 )
                 for i in range(depth)
             ]
@@ -241,6 +255,7 @@ class ConvNeXt(ImageModel):
         head_hidden_size: width of a hidden fc + GELU before the classifier (the CLIP towers).
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth, rising linearly to this rate over the blocks.
+        output_stride: 32, or 16 / 8 to dilate the later stages instead of striding them.
     """
 
     feature_key_layout = "flat"
@@ -266,8 +281,10 @@ class ConvNeXt(ImageModel):
         head_hidden_size: int | None = None,
         drop_rate: float = 0.0,
         drop_path_rate: float = 0.0,
+        output_stride: int = 32,
     ):
         super().__init__()
+        check_output_stride(output_stride)
         depths, dims = tuple(depths), tuple(dims)
         if len(depths) != len(dims) or not depths:
             raise ValueError(f"depths and dims must have the same, non-zero length, got {depths} and {dims}")
@@ -317,9 +334,11 @@ class ConvNeXt(ImageModel):
         stage_rates = stage_drop_path_rates(drop_path_rate, depths)
         stages = []
         self.feature_info = []
-        chs, reduction = dims[0], stem_stride
+        chs, reduction, dilation = dims[0], stem_stride, 1
         for i, (depth, dim, rates) in enumerate(zip(depths, dims, stage_rates)):
             stride = 1 if i == 0 else 2
+            if reduction * stride > output_stride:  # past output_stride: dilate instead of striding
+                stride, dilation = 1, dilation * stride
             reduction *= stride
             stages.append(
                 ConvNeXtStage(
@@ -336,6 +355,7 @@ class ConvNeXt(ImageModel):
                     act,
                     use_grn,
                     rates,
+                    (first_block_dilation(dilation), dilation),
                 )
             )
             chs = dim

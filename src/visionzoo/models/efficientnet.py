@@ -1,5 +1,5 @@
 """EfficientNet (Tan & Le 2019), EfficientNet-Lite, EfficientNetV2 (Tan & Le 2021) and MobileNetV2 (Sandler et al.
-2018), all built from one stage table per architecture by the shared builder in `_efficient_blocks`.
+2018), all built from one stage table per architecture by the shared builder in `_efficient_backbone`.
 
 State dict keys follow timm's `efficientnet.py`, so `timm/<arch>.<tag>` checkpoints load unchanged; checkpoints in
 the naming of the `efficientnet-pytorch` package (`_conv_stem`, `_blocks.N._depthwise_conv`, ...) load through
@@ -20,13 +20,8 @@ from ..layers.norm_act import create_norm_act
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
 from ..weights.errors import CheckpointMismatchError
-from ._efficient_blocks import (
-    DepthwiseSeparableConv,
-    EfficientBackbone,
-    InvertedResidual,
-    init_weights,
-    make_divisible,
-)
+from ._efficient_backbone import EfficientBackbone, init_weights
+from ._efficient_blocks import DepthwiseSeparableConv, InvertedResidual, make_divisible
 from ._efficientnet_pruned import PRUNED_WIDTHS
 from ._efficientnet_stages import STAGES
 from .base import check_num_classes

@@ -14,6 +14,7 @@ from torch import nn
 from ..layers.branches import ConcatBranches, valid_avg_pool3x3
 from ..layers.conv_norm_act import inception_conv as conv
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from ._stepped import SteppedCNN
 
 __all__ = ["InceptionResnetV2", "ScaledResidual", "VARIANTS"]
@@ -114,6 +115,7 @@ class InceptionResnetV2(SteppedCNN):
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
         drop_rate: dropout before the classifier.
+        output_stride: 32 only (accepted for timm-style code; Inception-ResNet-v2 has no dilated stages).
     """
 
     classifier_name = "classif"
@@ -125,8 +127,10 @@ class InceptionResnetV2(SteppedCNN):
         in_chans: int = 3,
         global_pool: str = "avg",
         drop_rate: float = 0.0,
+        output_stride: int = 32,
     ):
         super().__init__()
+        check_output_stride(output_stride, (32,))
         if len(num_repeats) != 3 or any(not isinstance(n, int) or n < 1 for n in num_repeats):
             raise ValueError(f"num_repeats must be three ints >= 1, got {num_repeats!r}")
         self.conv2d_1a = conv(in_chans, 32, 3, stride=2)

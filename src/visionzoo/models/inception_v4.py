@@ -14,6 +14,7 @@ from torch import nn
 from ..layers.branches import ConcatBranches, valid_avg_pool3x3
 from ..layers.conv_norm_act import inception_conv as conv
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from ._stepped import SteppedCNN
 
 __all__ = ["InceptionV4", "VARIANTS"]
@@ -148,6 +149,7 @@ class InceptionV4(SteppedCNN):
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
         drop_rate: dropout before the classifier.
+        output_stride: 32 only (accepted for timm-style code; Inception v4 has no dilated stages).
     """
 
     feature_key_layout = "flat"
@@ -161,8 +163,10 @@ class InceptionV4(SteppedCNN):
         in_chans: int = 3,
         global_pool: str = "avg",
         drop_rate: float = 0.0,
+        output_stride: int = 32,
     ):
         super().__init__()
+        check_output_stride(output_stride, (32,))
         if len(num_blocks) != 3 or any(not isinstance(n, int) or n < 1 for n in num_blocks):
             raise ValueError(f"num_blocks must be three ints >= 1 (Inception-A, -B, -C), got {num_blocks!r}")
         a, b, c = num_blocks

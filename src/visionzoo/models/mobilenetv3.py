@@ -1,5 +1,5 @@
 """MobileNetV3 (Howard et al. 2019) and MobileNetV4 (Qin et al. 2024), built by the shared builder in
-`_efficient_blocks` from the stage tables in `_mobilenet_stages`.
+`_efficient_backbone` from the stage tables in `_mobilenet_stages`.
 
 State dict keys follow timm's `mobilenetv3.py` (the head is pool -> `conv_head` 1x1 -> act, with a BN for
 MobileNetV4), so `timm/<arch>.<tag>` checkpoints load unchanged. `tf_` variants use TensorFlow "SAME" padding and BN eps
@@ -17,7 +17,7 @@ from ..layers.helpers import make_divisible
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.pooling import SelectAdaptivePool2d
 from ..registry import register_variants
-from ._efficient_blocks import EfficientBackbone, init_weights
+from ._efficient_backbone import EfficientBackbone, init_weights
 from ._mobilenet_stages import STAGES
 from .base import check_num_classes
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
@@ -441,10 +440,7 @@ class RegNet(ImageModel):
         return self.final_conv(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.head.global_pool(x)  # (B, F) or (B, 2F) for catavgmax
-        if self.drop_rate > 0.0:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.head.fc(x)
+        return self._pool_drop_classify(x, self.head.global_pool, self.head.fc, pre_logits)
 
     # -- classifier -----------------------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..features import collect_intermediates, feature_take_indices
@@ -468,10 +467,7 @@ class ResNet(ImageModel):
         return x
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.global_pool(x)  # (B, F) or (B, 2F) for catavgmax
-        if self.drop_rate > 0.0:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return x if pre_logits else self.fc(x)
+        return self._pool_drop_classify(x, self.global_pool, self.fc, pre_logits)
 
     # -- classifier -----------------------------------------------------------------------------------
 

@@ -425,8 +425,10 @@ class ResNetV2(ImageModel):
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-            elif zero_init_last and isinstance(m, (PreActBasic, PreActBottleneck, Bottleneck)):
-                m.zero_init_last()
+        if zero_init_last:  # after the loop above, which reaches a block's layers after the block itself
+            for m in self.modules():
+                if isinstance(m, (PreActBasic, PreActBottleneck, Bottleneck)):
+                    m.zero_init_last()
 
     # -- forward --------------------------------------------------------------------------------------
 

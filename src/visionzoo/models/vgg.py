@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from ._stepped import SteppedCNN
 
 __all__ = ["VGG", "ConvMlp", "checkpoint_filter", "VARIANTS", "LAYOUTS"]
@@ -111,6 +112,7 @@ class VGG(SteppedCNN):
         in_chans: input image channels.
         global_pool: 'avg', 'max', 'avgmax', 'catavgmax', or '' (only with num_classes=0).
         drop_rate: dropout in the MLP and before the classifier.
+        output_stride: 32 only (accepted for timm-style code; VGG has no dilated stages).
     """
 
     feature_key_layout = "flat"
@@ -126,8 +128,10 @@ class VGG(SteppedCNN):
         in_chans: int = 3,
         global_pool: str = "avg",
         drop_rate: float = 0.0,
+        output_stride: int = 32,
     ):
         super().__init__()
+        check_output_stride(output_stride, (32,))
         if (
             not layout
             or layout[-1] != "M"
