@@ -4,7 +4,8 @@ For each model and batch size: img/s of eager fp32 timm, eager fp32 visionzoo (s
 `optimize(model, precision)` at each precision with its automatic choices (BatchNorm folding,
 channels-last, compile). Timed runs alternate between the variants so all see the same machine load;
 each figure is the median of --repeats timed runs; ratios are over eager fp32 timm and over timm's
-best settings (channels-last + torch.compile + bf16 autocast where bf16 is measured). The first-call
+best settings (channels-last + torch.compile + bf16 autocast where bf16 is measured), and over timm's best
+settings at the row's own precision (fp32 rows: channels-last + compile in fp32). The first-call
 column is the time of the first forward at that batch size (compilation included).
 
 --cache-check ARCH compiles ARCH in two fresh processes that share one new Inductor cache directory,
@@ -103,6 +104,8 @@ def bench(
         if device == "cuda" and "fp16" in precisions:
             best_dtype = torch.float16
         variants["timm best"] = _TimmBest(copy.deepcopy(theirs), device, best_dtype)
+        if best_dtype is not None and "fp32" in precisions:  # the fp32 rows' own yardstick
+            variants["timm best fp32"] = _TimmBest(copy.deepcopy(theirs), device, None)
     plans = {}
     for p in precisions:
         t = time.perf_counter()
@@ -131,8 +134,10 @@ def bench(
                 times[name].append(_timed(step, iters))
         base = statistics.median(times["timm eager"])
         best = statistics.median(times["timm best"]) if "timm best" in times else float("nan")
+        best_fp32 = statistics.median(times["timm best fp32"]) if "timm best fp32" in times else best
         for name in variants:
             med = statistics.median(times[name])
+            same = best_fp32 if name in ("optimize fp32", "timm best fp32", "visionzoo eager") else best
             plan = plans.get(name.removeprefix("optimize "), (None, 0.0))[0]
             how = plan.summary() if plan is not None else ""
             rows.append(
@@ -143,6 +148,7 @@ def bench(
                     img_s=batch / med,
                     ratio=base / med,
                     vs_best=best / med,
+                    vs_same=same / med,
                     first_s=first[name],
                     how=how,
                 )
@@ -194,12 +200,15 @@ def main() -> None:
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.device}, median of {args.repeats}"
     )
-    print("| model | batch | variant | img/s | vs timm eager | vs timm best | first call s | applied |")
-    print("|---|---:|---|---:|---:|---:|---:|---|")
+    print(
+        "| model | batch | variant | img/s | vs timm eager | vs timm best | vs timm best, same precision "
+        "| first call s | applied |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---|")
     for arch in args.models:
         for r in bench(arch, args.batch_sizes, precisions, args.repeats, args.device):
             print(
-                f"| {r['arch']} | {r['batch']} | {r['variant']} | {r['img_s']:.1f} | {r['ratio']:.2f} | {r['vs_best']:.2f} | "
+                f"| {r['arch']} | {r['batch']} | {r['variant']} | {r['img_s']:.1f} | {r['ratio']:.2f} | {r['vs_best']:.2f} | {r['vs_same']:.2f} | "
                 f"{r['first_s']:.1f} | {r['how']} |",
                 flush=True,
             )

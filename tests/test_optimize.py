@@ -92,6 +92,8 @@ def test_overrides_win_over_the_automatic_choice():
     vit = visionzoo.create_model("vit_tiny_patch16_224", img_size=32)
     fast = optimize(vit, compile=False, channels_last=True, input_size=(3, 32, 32))
     assert fast.plan.channels_last and not fast.plan.compiled
+    automatic = optimize(vit, input_size=(3, 32, 32))  # compiled at every precision, transformers too
+    assert automatic.plan.compiled and not automatic.plan.channels_last
 
 
 class _ConvBnShared(nn.Module):
