@@ -193,13 +193,14 @@ def test_int8_top1_agrees_with_fp32_on_real_images_but_near_ties(monkeypatch):
         reference = probabilities(model, x)
     fast = optimize(model, "int8", calibration=preprocess(model, calibration_views(32)))
     depthwise = sum(isinstance(m, torch.nn.Conv2d) and m.groups == m.in_channels > 1 for m in model.modules())
-    assert fast.plan.float_layers == depthwise + 1  # depthwise convs and the classifier stay fp32
+    assert fast.plan.float_layers == depthwise + 1  # depthwise convs and the classifier stay float
     p = probabilities(fast, x)
     same, mean_change, worst = agreement(p, reference)
     clear, _, _ = agreement(p, reference, min_margin=0.05)
-    # measured (lite0, 374 views, 64 calibration views): 93.3 % overall, 99.6 % with a clear fp32 winner,
-    # mean top-1 probability change 0.022, max 0.18; with the classifier quantized the compiled code
-    # agreed on 0 % (an Inductor lowering fault), with the depthwise convs quantized on ~81 %
-    assert clear >= 0.97, clear
-    assert same >= 0.88, same
-    assert mean_change < 0.04 and worst < 0.3, (mean_change, worst)
+    # measured (lite0, 374 views, 64 calibration views): int8 + bf16 (CPUs with bf16) 90.4 % overall,
+    # 98.1 % with a clear fp32 winner, mean top-1 probability change 0.033; with fp32 float layers 93.3 /
+    # 99.6 % / 0.022. With the classifier quantized the compiled code agreed on 0 % (an Inductor lowering
+    # fault), with the depthwise convs quantized the quantized graph itself on ~81 %.
+    assert clear >= 0.95, clear
+    assert same >= 0.85, same
+    assert mean_change < 0.05 and worst < 0.35, (mean_change, worst)
