@@ -63,7 +63,10 @@ def test_output_stride_matches_timm(arch, output_stride):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("arch", ["resnet18", "regnetx_002", "efficientnet_b0", "repvgg_a0", "convnext_atto"])
+@pytest.mark.parametrize(
+    "arch",
+    ["resnet18", "regnetx_002", "efficientnet_b0", "repvgg_a0", "convnext_atto", "resnetv2_50", "xception41"],
+)
 def test_bad_output_stride(arch):
     with pytest.raises(ValueError, match="output_stride must be one of"):
         visionzoo.create_model(arch, output_stride=4)

@@ -31,6 +31,7 @@ from ..layers.pooling import SelectAdaptivePool2d
 from ..layers.sample_norm import EvoNorm2dS0, FilterResponseNormTlu2d, GroupNormAct
 from ..layers.std_conv import StdConv2d, StdConv2dSame
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from .base import ImageModel
 
 __all__ = [
@@ -341,8 +342,7 @@ class ResNetV2(ImageModel):
             raise ValueError(f"need one positive block count per stage width, got {layers} and {channels}")
         if stem_type not in STEM_TYPES:
             raise ValueError(f"stem_type must be one of {STEM_TYPES}, got {stem_type!r}")
-        if output_stride not in (8, 16, 32):
-            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+        check_output_stride(output_stride)
         if basic and not preact:
             raise ValueError("preact=False builds bottleneck blocks only; use basic=False")
         norm_fn, conv_fn = make_norm(norm), make_conv(conv, std_eps)

@@ -20,6 +20,7 @@ from ..layers.drop import drop_path_layer
 from ..layers.norm_act import BatchNormAct2d
 from ..layers.separable_conv import PreActSeparableConv, SeparableConvBnAct
 from ..registry import register_variants
+from ..utils.checks import check_output_stride
 from ._stepped import SteppedCNN
 
 __all__ = ["XceptionAligned", "XceptionModule", "PreXceptionModule", "XBlock", "VARIANTS"]
@@ -161,8 +162,7 @@ class XceptionAligned(SteppedCNN):
         drop_path_rate: float = 0.0,
     ):
         super().__init__()
-        if output_stride not in OUTPUT_STRIDES:
-            raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {output_stride!r}")
+        check_output_stride(output_stride, OUTPUT_STRIDES)
         if not blocks:
             raise ValueError("blocks must name at least one Xception module")
         second: nn.Module = (
