@@ -213,10 +213,9 @@ def main() -> None:
         else make_folder(Path(tempfile.mkdtemp(prefix="vz_bench_predict_")), args.images)
     )
     rows = args.rows.split(",")
-    if "vz_int8" in rows and not _calibration_folder(root).is_dir():  # beside root: timm reads root whole
-        make_folder(
-            _calibration_folder(root).parent, CALIBRATION_IMAGES, seed=1, sub=_calibration_folder(root).name
-        )
+    calibration = _calibration_folder(root)  # beside root: timm reads root whole
+    if "vz_int8" in rows and not calibration.is_dir():
+        make_folder(calibration.parent, CALIBRATION_IMAGES, seed=1, sub=calibration.name)
     extra = [f"--batch-size={args.batch_size}"]
     if args.num_workers is not None:
         extra.append(f"--num-workers={args.num_workers}")

@@ -75,10 +75,12 @@ class ImageModel(nn.Module):
 
         With `pre_logits` it returns the pooled features after the dropout.
         """
-        x = global_pool(x)  # (B, F), or (B, 2F) for catavgmax
-        if self.drop_rate > 0.0:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        x = self._head_dropout(global_pool(x))  # (B, F), or (B, 2F) for catavgmax
         return x if pre_logits else classifier(x)
+
+    def _head_dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """Dropout of the pooled features at `drop_rate`, in training only (the classifier's input)."""
+        return F.dropout(x, self.drop_rate, self.training) if self.drop_rate > 0.0 else x
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         raise NotImplementedError

@@ -12,7 +12,6 @@ space-to-depth (Li et al. 2021) and the knapsack-pruned B1-B3 (per-block widths 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..layers.conv2d_same import create_conv2d
@@ -145,9 +144,7 @@ class EfficientNet(EfficientBackbone):
         x = self.global_pool(x)  # (B, F)
         if pre_logits:
             return x
-        if self.drop_rate:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return self.classifier(x)  # (B, num_classes)
+        return self.classifier(self._head_dropout(x))  # (B, num_classes)
 
     def get_classifier(self) -> nn.Module:
         return self.classifier

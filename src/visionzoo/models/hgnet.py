@@ -346,12 +346,12 @@ class HGNet(ImageModel):
         return self.stages(self.stem(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.head.last_conv(self.head.global_pool(x))  # (B, hidden, 1, 1)
-        if self.drop_rate > 0.0:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        x = self._head_dropout(self.head.last_conv(self.head.global_pool(x)))  # (B, hidden, 1, 1)
         if self.head.global_pool.pool_type:
             x = x.flatten(1)
-        return x if pre_logits else self.head.fc(x)
+        if pre_logits:
+            return x
+        return self.head.fc(x)
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each block in backward instead of storing its activations (training only)."""

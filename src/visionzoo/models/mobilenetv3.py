@@ -9,7 +9,6 @@ MobileNetV4), so `timm/<arch>.<tag>` checkpoints load unchanged. `tf_` variants 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..layers.activations import create_act
@@ -113,9 +112,7 @@ class MobileNetV3(EfficientBackbone):
         x = self.flatten(self.act2(self.norm_head(self.conv_head(x))))  # (B, num_features)
         if pre_logits:
             return x
-        if self.drop_rate:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
-        return self.classifier(x)  # (B, num_classes)
+        return self.classifier(self._head_dropout(x))  # (B, num_classes)
 
     def get_classifier(self) -> nn.Module:
         return self.classifier

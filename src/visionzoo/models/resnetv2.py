@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.fx
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
@@ -436,9 +435,7 @@ class ResNetV2(ImageModel):
         return self.norm(self.stages(self.stem(x)))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = self.head.global_pool(x)  # (B, F, 1, 1), or (B, 2F, 1, 1) for catavgmax
-        if self.drop_rate > 0.0:
-            x = F.dropout(x, p=self.drop_rate, training=self.training)
+        x = self._head_dropout(self.head.global_pool(x))  # (B, F, 1, 1), or (B, 2F, 1, 1) for catavgmax
         if pre_logits or isinstance(self.head.fc, nn.Identity):
             return x.flatten(1) if self.head.global_pool.pool_type else x
         return self.head.fc(x).flatten(1)
